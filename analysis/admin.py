@@ -1,0 +1,35 @@
+"""QA admin for frames and findings: everything an auditor needs to trace an AI proposal
+back to its frame, model, prompt version and raw output. Findings are changed by the
+clinician in the portal (so that review is audited in one place), never here."""
+
+from django.contrib import admin
+
+from .models import Finding, Frame
+
+
+class NoWritesAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Finding)
+class FindingAdmin(NoWritesAdmin):
+    list_display = ["label", "category", "location", "risk", "confidence", "review_status", "is_demo", "model_id",
+                    "session", "start_ms", "created_at"]
+    list_filter = ["risk", "review_status", "category", "model_id", "is_demo", "origin", "backend", "prompt_version"]
+    search_fields = ["label", "description", "session__id", "session__title", "id"]
+    readonly_fields = [f.name for f in Finding._meta.fields]
+
+
+@admin.register(Frame)
+class FrameAdmin(NoWritesAdmin):
+    list_display = ["id", "session", "source", "timestamp_ms", "analysis_state", "model_id", "latency_ms", "is_demo"]
+    list_filter = ["source", "analysis_state", "model_id", "is_demo", "backend"]
+    search_fields = ["id", "session__id"]
+    readonly_fields = [f.name for f in Frame._meta.fields]

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    path("ws/procedures/<uuid:session_id>/events/", consumers.SessionEventsConsumer.as_asgi(), name="ws-session-events"),
+]

@@ -1,0 +1,13 @@
+"""REST API v1 and its OpenAPI schema. Each app wires its own api module here."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import api_auth
+
+urlpatterns = [
+    path("v1/auth/token/", api_auth.ObtainTokenView.as_view(), name="api-token"),
+    path("v1/", include("procedures.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,51 @@
+"""The audit log in admin: readable by QA, changeable and deletable by nobody."""
+
+from auditlog.admin import LogEntryAdmin
+from auditlog.models import LogEntry
+from django.contrib import admin
+from django.contrib.admin.sites import NotRegistered
+
+
+class ActorFilter(admin.SimpleListFilter):
+    title = "user"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        actors = (
+            LogEntry.objects.exclude(actor=None)
+            .values_list("actor_id", "actor__username")
+            .distinct()
+            .order_by("actor__username")
+        )
+        return [(str(pk), name) for pk, name in actors]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(actor_id=self.value())
+        return queryset
+
+
+class ReadOnlyLogEntryAdmin(LogEntryAdmin):
+    list_filter = ["action", ActorFilter, "content_type", "timestamp"]
+    search_fields = [*LogEntryAdmin.search_fields, "object_pk"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Audit entries are evidence. Not even a superuser deletes them here; retention is
+        # handled outside the application, by the database's own procedures.
+        return False
+
+    def get_actions(self, request):
+        return {}
+
+
+try:
+    admin.site.unregister(LogEntry)
+except NotRegistered:  # pragma: no cover - auditlog always registers it
+    pass
+admin.site.register(LogEntry, ReadOnlyLogEntryAdmin)

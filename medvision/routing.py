@@ -1,0 +1,5 @@
+"""All WebSocket routes. Each app contributes its own list; the access-matrix test walks this."""
+
+from analysis.routing import websocket_urlpatterns as analysis_ws
+
+websocket_urlpatterns = [*analysis_ws]

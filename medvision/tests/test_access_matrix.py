@@ -1,0 +1,181 @@
+"""Every HTTP route and WebSocket route, checked for every role.
+
+The table below must name every route the project serves: a new route without an entry
+fails ``test_every_route_has_an_entry``. Admin routes are one family, checked through the
+admin index and every registered model's changelist and change page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib import admin
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.authtoken.models import Token
+
+from medvision.routing import websocket_urlpatterns
+from medvision.ws_auth import WebSocketAuthStack
+
+ROLES = ("anonymous", "other_clinician", "qa", "owner", "connector")
+LOGIN = "login_redirect"  # a 302 to the login page
+
+
+@dataclass
+class Route:
+    expected: dict  # role -> status code, or LOGIN
+    method: str = "get"
+    kwargs: dict = field(default_factory=dict)  # "session" is replaced by the owner's session id
+    data: dict | None = None
+
+
+def everyone(status):
+    return {role: status for role in ROLES}
+
+
+def signed_in(status, anonymous=LOGIN, **overrides):
+    return {"anonymous": anonymous, **{r: status for r in ROLES[1:]}, **overrides}
+
+
+HTTP_ROUTES = {
+    "home": Route(everyone(302)),  # to the session list, which asks for a login
+    "login": Route(signed_in(302, anonymous=200)),  # signed-in users are sent on
+    "logout": Route(everyone(302), method="post"),
+    "password_change": Route(signed_in(200, connector=200)),
+    "password_change_done": Route(signed_in(200)),
+    "procedures:list": Route(signed_in(200)),
+    "procedures:create": Route(signed_in(200, qa=403, connector=403)),
+    "procedures:detail": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
+    "api-token": Route(everyone(400), method="post", data={"username": "nobody", "password": "wrong"}),
+    "api-procedure-list": Route(signed_in(200, anonymous=401)),
+    "api-procedure-detail": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "api-schema": Route(signed_in(200, anonymous=401)),
+    "api-docs": Route(signed_in(200, anonymous=401)),
+    "healthz": Route(everyone(200)),
+    "readyz": Route(everyone(200)),
+}
+
+# WebSocket routes: True = accepted, else the close code.
+WS_ROUTES = {
+    "ws-session-events": {"anonymous": 4401, "other_clinician": 4404, "qa": True, "owner": True, "connector": 4404},
+}
+
+
+def _walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{p.namespace}:" if p.namespace else ""
+            yield from _walk(p.url_patterns, prefix + ns)
+        elif isinstance(p, URLPattern):
+            yield f"{prefix}{p.name}" if p.name else f"{prefix}<unnamed {p.pattern}>"
+
+
+def all_http_route_names():
+    return set(_walk(get_resolver().url_patterns))
+
+
+def test_every_route_has_an_entry():
+    names = {n for n in all_http_route_names() if not n.startswith("admin:")}
+    missing = names - set(HTTP_ROUTES)
+    stale = set(HTTP_ROUTES) - names
+    assert not missing, f"Routes without an access-matrix entry: {sorted(missing)}"
+    assert not stale, f"Entries for routes that no longer exist: {sorted(stale)}"
+    ws_names = {p.name for p in websocket_urlpatterns}
+    assert ws_names == set(WS_ROUTES), f"WebSocket routes and matrix differ: {ws_names ^ set(WS_ROUTES)}"
+
+
+@pytest.fixture
+def actors(clinician, other_clinician, qa_user, connector):
+    return {"anonymous": None, "other_clinician": other_clinician, "qa": qa_user, "owner": clinician,
+            "connector": connector}
+
+
+def _client_for(user):
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
+def test_http_route_access(name, actors, session):
+    route = HTTP_ROUTES[name]
+    kwargs = {k: (session.pk if v == "session" else v) for k, v in route.kwargs.items()}
+    url = reverse(name, kwargs=kwargs)
+    for role in ROLES:
+        client = _client_for(actors[role])
+        response = getattr(client, route.method)(url, data=route.data or {})
+        expected = route.expected[role]
+        if expected == LOGIN:
+            assert response.status_code == 302, (name, role, response.status_code)
+            assert response["Location"].startswith(reverse("login")), (name, role, response["Location"])
+        else:
+            assert response.status_code == expected, (name, role, response.status_code)
+
+
+@pytest.mark.django_db
+def test_session_lists_show_only_what_each_role_may_see(actors, session):
+    other_session_title = "Someone else's session"
+    from procedures.tests.factories import ProcedureSessionFactory
+
+    ProcedureSessionFactory(clinician=actors["other_clinician"], title=other_session_title)
+    for role, sees_owner_session in {"other_clinician": False, "qa": True, "owner": True, "connector": False}.items():
+        body = _client_for(actors[role]).get(reverse("procedures:list")).content.decode()
+        assert (session.title in body) is sees_owner_session, role
+        api = _client_for(actors[role]).get(reverse("api-procedure-list")).json()
+        assert (str(session.pk) in {r["id"] for r in api["results"]}) is sees_owner_session, role
+
+
+ADMIN_STATUS = {"anonymous": LOGIN, "other_clinician": LOGIN, "owner": LOGIN, "connector": LOGIN, "qa": 200}
+
+
+@pytest.mark.django_db
+def test_admin_family_is_staff_only(actors, session):
+    urls = [reverse("admin:index")]
+    for model in admin.site._registry:
+        opts = model._meta
+        urls.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    urls.append(reverse("admin:procedures_proceduresession_change", args=[session.pk]))
+    for role in ROLES:
+        client = _client_for(actors[role])
+        for url in urls:
+            response = client.get(url)
+            expected = ADMIN_STATUS[role]
+            if expected == LOGIN:
+                assert response.status_code == 302 and "/admin/login/" in response["Location"], (url, role)
+            elif "auth/user" in url or "auth/group" in url or "authtoken" in url or "axes" in url:
+                assert response.status_code == 403, (url, role, response.status_code)  # QA: no user admin
+            else:
+                assert response.status_code == 200, (url, role, response.status_code)
+
+
+async def _ws_connect(path, user):
+    from channels.db import database_sync_to_async
+
+    headers = [(b"origin", b"http://localhost")]
+    if user is not None:
+        token = await database_sync_to_async(lambda: Token.objects.get_or_create(user=user)[0].key)()
+        headers.append((b"authorization", f"Token {token}".encode()))
+    app = WebSocketAuthStack(URLRouter(websocket_urlpatterns))
+    communicator = WebsocketCommunicator(app, path, headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    await communicator.disconnect()
+    return True if connected else code
+
+
+WS_PATHS = {"ws-session-events": "/ws/procedures/{session}/events/"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", sorted(WS_ROUTES))
+async def test_websocket_route_access(name, actors, session):
+    path = WS_PATHS[name].format(session=session.pk)
+    for role in ROLES:
+        outcome = await _ws_connect(path, actors[role])
+        assert outcome == WS_ROUTES[name][role], (name, role, outcome)

@@ -1,0 +1,94 @@
+"""REST API for procedure sessions (v1). Object rules come from ``procedures.access``."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import generics, serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
+
+from medvision.audit import log_access
+
+from . import access, selectors, services
+from .models import ProcedureSession
+
+AI_DISCLAIMER = (
+    "NOT FOR CLINICAL USE. AI findings are proposals from a vision-language model "
+    "(MedGemma under the Health AI Developer Foundations terms, or the random-weight demo "
+    "model); only findings a clinician confirmed are part of a signed report."
+)
+
+
+class ProcedureSessionSerializer(serializers.ModelSerializer):
+    clinician = serializers.CharField(source="clinician.username", read_only=True)
+    signed_by = serializers.CharField(source="signed_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = ProcedureSession
+        fields = [
+            "id", "title", "procedure_type", "mode", "status", "clinician", "patient_ref",
+            "encounter_ref", "started_at", "ended_at", "signed_by", "signed_at", "notes",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "id", "status", "clinician", "started_at", "ended_at", "signed_by", "signed_at",
+            "created_at", "updated_at",
+        ]
+
+
+class ProcedureSessionUpdateSerializer(ProcedureSessionSerializer):
+    class Meta(ProcedureSessionSerializer.Meta):
+        read_only_fields = [*ProcedureSessionSerializer.Meta.read_only_fields, "mode"]
+
+
+def _as_api_errors(call):
+    try:
+        return call()
+    except access.SessionReadOnly as exc:
+        raise PermissionDenied(str(exc)) from None
+    except services.NotAllowed as exc:
+        raise ValidationError({"detail": str(exc)}) from None
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict if hasattr(exc, "message_dict") else exc.messages) from None
+
+
+class ProcedureSessionListCreate(generics.ListCreateAPIView):
+    serializer_class = ProcedureSessionSerializer
+    filterset_fields = ["status", "procedure_type", "mode"]
+
+    def get_queryset(self):
+        return selectors.session_list(user=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        response.data["disclaimer"] = AI_DISCLAIMER
+        return response
+
+    def perform_create(self, serializer):
+        serializer.instance = _as_api_errors(
+            lambda: services.session_create(actor=self.request.user, **serializer.validated_data)
+        )
+
+
+class ProcedureSessionDetail(generics.RetrieveUpdateAPIView):
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return ProcedureSessionUpdateSerializer if self.request.method == "PATCH" else ProcedureSessionSerializer
+
+    def get_object(self):
+        session = access.get_visible_session(self.request.user, self.kwargs["session_id"])
+        if self.request.method == "GET":
+            log_access(actor=self.request.user, instance=session, what="api:session")
+        return session
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response.data["disclaimer"] = AI_DISCLAIMER
+        return response
+
+    def perform_update(self, serializer):
+        serializer.instance = _as_api_errors(
+            lambda: services.session_update(
+                actor=self.request.user, session=serializer.instance, **serializer.validated_data
+            )
+        )

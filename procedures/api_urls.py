@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("procedures/", api.ProcedureSessionListCreate.as_view(), name="api-procedure-list"),
+    path("procedures/<uuid:session_id>/", api.ProcedureSessionDetail.as_view(), name="api-procedure-detail"),
+]

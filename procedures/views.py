@@ -1,0 +1,53 @@
+"""Portal pages for procedure sessions. Thin: authorize, call a selector/service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from analysis import selectors as analysis_selectors
+
+from . import access, selectors, services
+from .forms import ProcedureSessionForm
+
+
+@login_required
+def session_list(request):
+    sessions = selectors.session_list(user=request.user, status=request.GET.get("status") or None)
+    return render(
+        request,
+        "procedures/session_list.html",
+        {"sessions": sessions[:200], "can_create": access.can_create_sessions(request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_create(request):
+    if not access.can_create_sessions(request.user):
+        raise PermissionDenied("Only clinicians can create procedure sessions.")
+    form = ProcedureSessionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        session = services.session_create(actor=request.user, **form.cleaned_data)
+        messages.success(request, "Session created.")
+        return redirect("procedures:detail", session_id=session.pk)
+    return render(request, "procedures/session_form.html", {"form": form})
+
+
+@login_required
+def session_detail(request, session_id):
+    session = selectors.session_get(user=request.user, session_id=session_id)
+    findings = analysis_selectors.finding_list(session=session)
+    return render(
+        request,
+        "procedures/session_detail.html",
+        {
+            "session": session,
+            "findings": findings,
+            "can_edit": access.can_edit(request.user, session),
+            "read_only_reason": access.edit_refusal(request.user, session),
+        },
+    )

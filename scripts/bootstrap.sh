@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create (or reuse) the virtualenv for this checkout and link it as .venv.
+#
+# The environment is cached outside the checkout, keyed by a hash of the requirements
+# files, so a fresh clone (CI) reuses it in seconds and a requirements change builds a new
+# one. Everything the project needs comes from pip, ffmpeg included (the imageio-ffmpeg
+# wheel ships a static binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  echo "MedVision needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)." >&2
+  exit 1
+fi
+
+hash=$(cat requirements.txt requirements-dev.txt | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')
+cache=${MEDVISION_CACHE:-$HOME/.cache/medvision}
+venv="$cache/venv-$hash"
+
+if [ ! -f "$venv/.complete" ]; then
+  echo "==> Building virtualenv $venv (first run for these requirements; a few minutes)"
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  "$PYTHON" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
+  touch "$venv/.complete"
+fi
+ln -sfn "$venv" .venv
+echo "==> Using virtualenv .venv -> $venv"
