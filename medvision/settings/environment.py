@@ -80,7 +80,7 @@ class StrictEnv(environ.Env):
 
     def _raw(self, var, default):
         try:
-            return self.get_value(var, default=default)
+            return self.get_value(var, cast=str, default=default)
         except ImproperlyConfigured:
             raise ImproperlyConfigured(f"Set the {var} environment variable.") from None
 

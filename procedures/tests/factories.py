@@ -22,7 +22,8 @@ class UserFactory(factory.django.DjangoModelFactory):
         """``UserFactory(role="clinician")`` puts the user in that role's group."""
         obj.save()
         if extracted:
-            obj.groups.add(Group.objects.get(name=extracted))
+            # get_or_create: transactional tests flush the groups the data migration made.
+            obj.groups.add(Group.objects.get_or_create(name=extracted)[0])
 
 
 class ProcedureSessionFactory(factory.django.DjangoModelFactory):

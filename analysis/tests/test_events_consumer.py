@@ -1,0 +1,68 @@
+"""The session events feed: authorized before accept, and broadcasts reach every page."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from analysis.broadcast import abroadcast
+from medvision.routing import websocket_urlpatterns
+from medvision.ws_auth import WebSocketAuthStack
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def app():
+    return WebSocketAuthStack(URLRouter(websocket_urlpatterns))
+
+
+@sync_to_async
+def session_cookie_for(user):
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}".encode()
+
+
+async def test_broadcast_reaches_every_open_page_of_the_session(session, clinician, qa_user):
+    path = f"/ws/procedures/{session.pk}/events/"
+    pages = []
+    for user in (clinician, qa_user):
+        cookie = await session_cookie_for(user)
+        page = WebsocketCommunicator(app(), path, headers=[(b"cookie", cookie), (b"origin", b"http://localhost")])
+        connected, _ = await page.connect()
+        assert connected
+        hello = await page.receive_json_from()
+        assert hello["type"] == "hello" and hello["session"] == str(session.pk)
+        pages.append(page)
+    await abroadcast(session.pk, {"type": "progress", "stage": "analysing", "done": 3, "total": 10})
+    for page in pages:
+        assert await page.receive_json_from(timeout=3) == {"type": "progress", "stage": "analysing", "done": 3, "total": 10}
+        await page.disconnect()
+
+
+async def test_cookie_from_a_foreign_origin_is_refused(session, clinician):
+    cookie = await session_cookie_for(clinician)
+    page = WebsocketCommunicator(
+        app(), f"/ws/procedures/{session.pk}/events/", headers=[(b"cookie", cookie), (b"origin", b"https://evil.example")]
+    )
+    connected, code = await page.connect()
+    assert not connected and code == 4401
+
+
+async def test_the_feed_is_read_only(session, clinician):
+    cookie = await session_cookie_for(clinician)
+    page = WebsocketCommunicator(
+        app(), f"/ws/procedures/{session.pk}/events/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost")]
+    )
+    await page.connect()
+    await page.receive_json_from()
+    await page.send_json_to({"type": "confirm", "finding": "x"})
+    reply = await page.receive_json_from()
+    assert reply["type"] == "error" and reply["code"] == "read_only"
+    await page.disconnect()

@@ -1,0 +1,120 @@
+"""The audit trail: who changed what and when, who read clinical data, and that nobody can
+rewrite that history through admin."""
+
+import pytest
+from auditlog.models import LogEntry
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from analysis import services as analysis_services
+from analysis.tests.factories import FindingFactory
+from procedures import services
+from procedures.models import ProcedureSession
+
+pytestmark = pytest.mark.django_db
+
+
+def entries_for(obj, action=None):
+    qs = LogEntry.objects.get_for_object(obj)
+    return qs.filter(action=action) if action is not None else qs
+
+
+def test_create_update_and_delete_are_logged_with_the_actor(clinician):
+    session = services.session_create(actor=clinician, title="Surveillance", procedure_type="colonoscopy")
+    created = entries_for(session, LogEntry.Action.CREATE).get()
+    assert created.actor == clinician
+
+    services.session_update(actor=clinician, session=session, notes="Prep adequate")
+    updated = entries_for(session, LogEntry.Action.UPDATE).get()
+    assert updated.actor == clinician
+    assert updated.changes_dict["notes"] == ["", "Prep adequate"]
+
+    pk = session.pk
+    session.delete()
+    assert LogEntry.objects.filter(object_pk=str(pk), action=LogEntry.Action.DELETE).exists()
+
+
+def test_portal_writes_are_attributed_to_the_logged_in_clinician(clinician):
+    client = Client()
+    client.force_login(clinician)
+    response = client.post(
+        reverse("procedures:create"),
+        {"title": "Upper GI", "procedure_type": "upper_gi", "mode": "live", "patient_ref": "MRN-9"},
+    )
+    assert response.status_code == 302
+    session = ProcedureSession.objects.get(title="Upper GI")
+    assert entries_for(session, LogEntry.Action.CREATE).get().actor == clinician
+
+
+def test_api_token_writes_are_attributed_to_the_token_owner(clinician):
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=clinician).key}")
+    response = client.post(reverse("api-procedure-list"), {"title": "Via API", "procedure_type": "bronchoscopy"})
+    assert response.status_code == 201, response.content
+    session = ProcedureSession.objects.get(pk=response.json()["id"])
+    assert entries_for(session, LogEntry.Action.CREATE).get().actor == clinician
+    client.patch(reverse("api-procedure-detail", args=[session.pk]), {"notes": "api note"})
+    assert entries_for(session, LogEntry.Action.UPDATE).get().actor == clinician
+
+
+def test_finding_review_is_logged_with_the_reviewer(session, clinician):
+    finding = FindingFactory(session=session)
+    analysis_services.finding_review(actor=clinician, finding=finding, status="confirmed", note="Agree")
+    entry = entries_for(finding, LogEntry.Action.UPDATE).get()
+    assert entry.actor == clinician
+    assert entry.changes_dict["review_status"] == ["proposed", "confirmed"]
+
+
+def test_reading_a_session_writes_an_access_entry(session, qa_user, clinician):
+    client = Client()
+    client.force_login(qa_user)
+    assert client.get(reverse("procedures:detail", args=[session.pk])).status_code == 200
+    access = entries_for(session, LogEntry.Action.ACCESS).get()
+    assert access.actor == qa_user
+    assert access.additional_data["what"] == "session"
+
+    api = APIClient()
+    api.force_authenticate(clinician)
+    assert api.get(reverse("api-procedure-detail", args=[session.pk])).status_code == 200
+    assert entries_for(session, LogEntry.Action.ACCESS).filter(actor=clinician).exists()
+
+
+def test_refused_reads_leave_no_access_entry_for_the_session(session, other_clinician):
+    client = Client()
+    client.force_login(other_clinician)
+    assert client.get(reverse("procedures:detail", args=[session.pk])).status_code == 404
+    assert not entries_for(session, LogEntry.Action.ACCESS).exists()
+
+
+def test_nobody_can_change_or_delete_audit_entries_in_admin(session, admin_user, qa_user, clinician):
+    services.session_update(actor=clinician, session=session, notes="x")
+    entry = LogEntry.objects.first()
+    for user in (admin_user, qa_user):
+        client = Client()
+        client.force_login(user)
+        change_url = reverse("admin:auditlog_logentry_change", args=[entry.pk])
+        delete_url = reverse("admin:auditlog_logentry_delete", args=[entry.pk])
+        assert client.get(reverse("admin:auditlog_logentry_changelist")).status_code == 200
+        assert client.get(change_url).status_code == 200  # readable
+        assert client.post(change_url, {"action": 2}).status_code == 403
+        assert client.post(delete_url, {"post": "yes"}).status_code == 403
+        bulk = client.post(
+            reverse("admin:auditlog_logentry_changelist"),
+            {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"},
+        )
+        assert bulk.status_code in (200, 302, 403)
+    assert LogEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_audit_log_admin_filters_by_user_object_and_action(session, clinician, qa_user):
+    services.session_update(actor=clinician, session=session, notes="changed")
+    client = Client()
+    client.force_login(qa_user)
+    url = reverse("admin:auditlog_logentry_changelist")
+    by_user = client.get(url, {"actor": str(clinician.pk)})
+    assert by_user.status_code == 200 and "changed" in by_user.content.decode() or session.title in by_user.content.decode()
+    assert client.get(url, {"action__exact": "1"}).status_code == 200
+    assert client.get(url, {"q": str(session.pk)}).status_code == 200

@@ -1,0 +1,95 @@
+"""Start-up configuration: bad values stop the process with a message naming the variable."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = secrets.token_urlsafe(64)
+
+
+def run_django(env_overrides, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG")}
+    env.update(env_overrides)
+    env["DJANGO_SETTINGS_MODULE"] = "medvision.settings"
+    cmd = [sys.executable, "manage.py", *args] if args else [sys.executable, "-c", "import django; django.setup()"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("DEBUG", "maybe", "DEBUG must be one of"),
+        ("ANALYZER_BATCH_SIZE", "four", "ANALYZER_BATCH_SIZE must be a whole number"),
+        ("ANALYZER_BATCH_SIZE", "0", "ANALYZER_BATCH_SIZE must be at least 1"),
+        ("ANALYZER_BACKEND", "magic", "ANALYZER_BACKEND must be one of"),
+        ("DATABASE_URL", "mysql://db/medvision", "DATABASE_URL must be a URL starting with"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL must be a URL starting with"),
+        ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE names '/nonexistent/secret'"),
+    ],
+)
+def test_it_refuses_to_start_on_a_bad_value_and_names_it(variable, value, expected):
+    result = run_django({variable: value})
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+def test_production_needs_a_secret_key():
+    result = run_django({"DEBUG": "false", "ALLOWED_HOSTS": "medvision.hospital.test"})
+    assert result.returncode != 0
+    assert "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is false" in result.stderr
+
+
+def test_production_needs_allowed_hosts():
+    result = run_django({"DEBUG": "false", "SECRET_KEY": GOOD_SECRET})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list" in result.stderr
+
+
+def test_production_flag_passes_check_deploy_without_warnings():
+    result = run_django(
+        {"DEBUG": "false", "SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "medvision.hospital.test"},
+        "check", "--deploy", "--fail-level", "WARNING",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_secret_key_can_come_from_a_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(GOOD_SECRET + "\n")
+    result = run_django(
+        {"DEBUG": "false", "SECRET_KEY_FILE": str(secret_file), "ALLOWED_HOSTS": "h.test"},
+        "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY == '%s')" % GOOD_SECRET,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_profile_under_test_is_the_one_intended(settings):
+    """The test script runs the suite twice; make sure each run is really that profile."""
+    profile = os.environ.get("MEDVISION_PROFILE_UNDER_TEST", "embedded")
+    engine = settings.DATABASES["default"]["ENGINE"]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    if profile == "services":
+        assert engine == "django.db.backends.postgresql"
+        assert layer == "channels_redis.core.RedisChannelLayer"
+        assert settings.CELERY_BROKER_URL.startswith("redis://")
+    else:
+        assert engine == "django.db.backends.sqlite3"
+        assert layer == "channels.layers.InMemoryChannelLayer"
+        assert settings.CELERY_BROKER_URL == "memory://"
+
+
+def test_env_example_documents_every_variable_settings_read():
+    import re
+
+    settings_src = (ROOT / "medvision/settings/__init__.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', settings_src))
+    read |= {f"{name}_FILE" for name in re.findall(r'env\.secret\(\s*"([A-Z0-9_]+)"', settings_src)}
+    documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - documented == set(), f"Undocumented in .env.example: {sorted(read - documented)}"

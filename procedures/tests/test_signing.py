@@ -1,0 +1,98 @@
+"""Sign-off locks a session: no service, page, API call or admin form can change it."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from analysis import services as analysis_services
+from analysis.tests.factories import FindingFactory
+from procedures import access, services
+from procedures.models import SessionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signed_session(session, clinician):
+    finding = FindingFactory(session=session)
+    analysis_services.finding_review(actor=clinician, finding=finding, status="confirmed")
+    return services.session_sign(actor=clinician, session=session)
+
+
+def test_signing_needs_a_decision_on_every_proposed_finding(session, clinician):
+    FindingFactory(session=session)
+    with pytest.raises(services.NotAllowed, match="1 proposed finding"):
+        services.session_sign(actor=clinician, session=session)
+    session.refresh_from_db()
+    assert session.status != SessionStatus.SIGNED
+
+
+def test_only_the_owner_can_sign(session, other_clinician, qa_user):
+    for user in (other_clinician, qa_user):
+        with pytest.raises(access.SessionReadOnly):
+            services.session_sign(actor=user, session=session)
+
+
+def test_signing_records_who_and_when(signed_session, clinician):
+    assert signed_session.status == SessionStatus.SIGNED
+    assert signed_session.signed_by == clinician
+    assert signed_session.signed_at is not None
+
+
+def test_signed_session_rejects_service_changes(signed_session, clinician):
+    with pytest.raises(access.SessionReadOnly, match="signed"):
+        services.session_update(actor=clinician, session=signed_session, notes="late change")
+    finding = signed_session.findings.get()
+    with pytest.raises(access.SessionReadOnly):
+        analysis_services.finding_review(actor=clinician, finding=finding, status="rejected")
+    with pytest.raises(access.SessionReadOnly):
+        analysis_services.finding_add_manual(
+            actor=clinician, session=signed_session, start_ms=0, category="polyp", risk="low"
+        )
+    with pytest.raises(access.SessionReadOnly):
+        services.session_sign(actor=clinician, session=signed_session)
+    finding.refresh_from_db()
+    assert finding.review_status == "confirmed"
+
+
+def test_signed_session_rejects_api_changes(signed_session, clinician):
+    client = APIClient()
+    client.force_authenticate(clinician)
+    response = client.patch(reverse("api-procedure-detail", args=[signed_session.pk]), {"notes": "late"})
+    assert response.status_code == 403
+    assert "signed" in response.json()["error"]["message"]
+    signed_session.refresh_from_db()
+    assert signed_session.notes == ""
+
+
+def test_signed_session_is_read_only_in_admin_even_for_superusers(signed_session, admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    url = reverse("admin:procedures_proceduresession_change", args=[signed_session.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    response = client.post(url, {"title": "changed", "procedure_type": "other"})
+    assert response.status_code == 403
+    delete = client.post(reverse("admin:procedures_proceduresession_delete", args=[signed_session.pk]), {"post": "yes"})
+    assert delete.status_code == 403
+    signed_session.refresh_from_db()
+    assert signed_session.title != "changed"
+
+
+def test_qa_reviewer_changes_nothing_in_admin(session, qa_user):
+    client = Client()
+    client.force_login(qa_user)
+    url = reverse("admin:procedures_proceduresession_change", args=[session.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"title": "QA edit", "procedure_type": "other"}).status_code == 403
+    session.refresh_from_db()
+    assert session.title != "QA edit"
+
+
+def test_detail_page_says_why_it_is_read_only(signed_session, clinician):
+    client = Client()
+    client.force_login(clinician)
+    body = client.get(reverse("procedures:detail", args=[signed_session.pk])).content.decode()
+    assert "This session is signed and can no longer be changed" in body

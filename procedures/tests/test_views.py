@@ -1,0 +1,60 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from analysis.tests.factories import FindingFactory
+from procedures.models import ProcedureSession
+
+pytestmark = pytest.mark.django_db
+
+
+def logged_in(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_every_page_shows_the_not_for_clinical_use_banner(clinician, session):
+    for url in (reverse("procedures:list"), reverse("procedures:create"), reverse("procedures:detail", args=[session.pk])):
+        body = logged_in(clinician).get(url).content.decode()
+        assert 'id="not-for-clinical-use"' in body and "Not for clinical use." in body
+    assert "Not for clinical use." in Client().get(reverse("login")).content.decode()
+
+
+def test_demo_findings_are_marked_demo(clinician, session):
+    FindingFactory(session=session, is_demo=True)
+    body = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert "DEMO" in body and "not a medical model" in body
+
+
+def test_model_and_user_text_is_rendered_inert(clinician, session):
+    payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    FindingFactory(session=session, label=payload, location=payload)
+    session.notes = payload
+    session.save()
+    body = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert "<script>alert(2)</script>" not in body
+    assert "<img src=x" not in body
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in body
+
+
+def test_create_form_rejects_phi_like_patient_reference(clinician):
+    response = logged_in(clinician).post(
+        reverse("procedures:create"),
+        {"title": "Colonoscopy", "procedure_type": "colonoscopy", "mode": "live", "patient_ref": "John Smith 01/02/1960"},
+    )
+    assert response.status_code == 200
+    assert "do not enter names" in response.content.decode()
+    assert not ProcedureSession.objects.exists()
+
+
+def test_create_requires_csrf_token(clinician):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(clinician)
+    response = client.post(reverse("procedures:create"), {"title": "x", "procedure_type": "other", "mode": "live"})
+    assert response.status_code == 403
+    assert not ProcedureSession.objects.exists()
+
+
+def test_malformed_session_id_is_not_found(clinician):
+    assert logged_in(clinician).get("/procedures/not-a-uuid/").status_code == 404
