@@ -3,28 +3,53 @@
 Tasks and services call ``broadcast(session_id, event)``; every WebSocket consumer of that
 session is in the group and forwards the event as JSON. Events are small dicts with a
 ``type`` ("finding", "frame", "progress", "status", ...).
+
+Embedded profile: the channel layer is in memory and the Celery worker is a thread of the
+web process. The in-memory layer's queues belong to the server's event loop and are not
+thread-safe, so a send from the worker thread is handed to that loop
+(``run_coroutine_threadsafe``) instead of running on a private loop of its own, which
+would leave the waiting consumer asleep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 5.0
+_server_loop: asyncio.AbstractEventLoop | None = None
 
 
 def session_group(session_id) -> str:
     return f"session.{session_id}"
 
 
+def register_server_loop() -> None:
+    """Called by consumers (inside the ASGI server's loop) so threads can reach it."""
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
+
+
+def _message(event: dict) -> dict:
+    return {"type": "session.event", "event": event}
+
+
 def broadcast(session_id, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    group = session_group(session_id)
     try:
-        async_to_sync(layer.group_send)(session_group(session_id), {"type": "session.event", "event": event})
+        loop = _server_loop
+        if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, _message(event)), loop).result(SEND_TIMEOUT_S)
+        else:
+            async_to_sync(layer.group_send)(group, _message(event))
     except Exception:  # noqa: BLE001 - a page missing an update must never fail the analysis
         logger.exception("Could not broadcast %s to session %s", event.get("type"), session_id)
 
@@ -32,4 +57,4 @@ def broadcast(session_id, event: dict) -> None:
 async def abroadcast(session_id, event: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(session_group(session_id), {"type": "session.event", "event": event})
+        await layer.group_send(session_group(session_id), _message(event))

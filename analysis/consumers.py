@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .broadcast import session_group
+from .broadcast import register_server_loop, session_group
 
 # Close codes: 4401 not authenticated, 4404 not found (also: not yours).
 CLOSE_UNAUTHENTICATED = 4401
@@ -27,6 +27,7 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
     """Read-only feed of a session's events (progress, frames, findings) for its pages."""
 
     async def connect(self):
+        register_server_loop()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)

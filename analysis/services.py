@@ -6,7 +6,13 @@ helper. Every write runs in a transaction and is attributed to its actor for the
 
 from __future__ import annotations
 
-from django.db import transaction
+import hashlib
+import io
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from medvision.audit import acting_as
@@ -14,8 +20,10 @@ from procedures import access
 from procedures.models import ProcedureSession
 
 from .broadcast import broadcast
-from .models import Finding, FindingOrigin, ReviewStatus
-from .serializers import finding_event
+from .models import AnalysisState, Finding, FindingOrigin, Frame, ReviewStatus
+from .serializers import finding_event, frame_event
+
+logger = logging.getLogger(__name__)
 
 REVIEW_ACTIONS = {"confirm": ReviewStatus.CONFIRMED, "reject": ReviewStatus.REJECTED}
 CORRECTABLE_FIELDS = ("category", "label", "location", "risk", "size_mm", "description", "suggested_next_step")
@@ -84,3 +92,142 @@ def finding_add_manual(*, actor, session: ProcedureSession, **values) -> Finding
         finding.save()
     broadcast(session.pk, {"type": "finding", "finding": finding_event(finding)})
     return finding
+
+
+# --- frames and analyzer results ---------------------------------------------------------
+
+
+def frame_create(
+    *, session: ProcedureSession, source: str, timestamp_ms: int, jpeg: bytes, width: int, height: int,
+    video=None, quality: dict | None = None,
+) -> Frame:
+    """Store a frame's JPEG as evidence and queue it for analysis (after commit).
+
+    For recorded video, (video, timestamp) identifies a frame: a retried sampling task gets
+    the frame it stored before, and a frame already analysed is not queued again.
+    """
+    if video is not None:
+        existing = Frame.objects.filter(video=video, timestamp_ms=timestamp_ms).first()
+        if existing is not None:
+            return existing
+    frame = Frame(
+        session=session, video=video, source=source, timestamp_ms=timestamp_ms,
+        sha256=hashlib.sha256(jpeg).hexdigest(), width=width, height=height, quality=quality or {},
+    )
+    frame.image.save(f"{frame.pk}.jpg", ContentFile(jpeg), save=False)
+    try:
+        with transaction.atomic():
+            frame.save()
+    except IntegrityError:
+        frame.image.delete(save=False)  # lost a race with a redelivered twin: keep theirs
+        return Frame.objects.get(video=video, timestamp_ms=timestamp_ms)
+    return frame
+
+
+def frames_enqueue(frame_ids: list) -> None:
+    """Send frames to the GPU queue once the surrounding transaction has committed."""
+    from .tasks import analyze_frames
+
+    ids = [str(i) for i in frame_ids]
+    if not ids:
+        return
+    batch = settings.ANALYZER_BATCH_SIZE
+    for start in range(0, len(ids), batch):
+        chunk = ids[start:start + batch]
+        transaction.on_commit(lambda chunk=chunk: analyze_frames.delay(chunk))
+
+
+def _load_image(frame: Frame):
+    from PIL import Image
+
+    with frame.image.open("rb") as fh:
+        return Image.open(io.BytesIO(fh.read())).convert("RGB")
+
+
+def frames_analyze(*, frame_ids: list) -> dict:
+    """Analyse the pending frames among ``frame_ids`` and record the results.
+
+    Idempotent: frames already analysed are skipped, so a redelivered task only does the
+    work that was not finished. Returns counts for the caller's logs.
+    """
+    from .analyzer import configured_analyzer
+    from .engine import FrameInput, OutOfMemory
+
+    frames = list(
+        Frame.objects.filter(pk__in=frame_ids, analysis_state=AnalysisState.PENDING)
+        .select_related("session").order_by("session_id", "timestamp_ms")
+    )
+    if not frames:
+        return {"analysed": 0, "failed": 0, "skipped": len(frame_ids)}
+    analyzer = configured_analyzer()
+    counts = {"analysed": 0, "failed": 0, "skipped": len(frame_ids) - len(frames)}
+    by_session: dict = {}
+    for frame in frames:
+        by_session.setdefault(frame.session_id, []).append(frame)
+    for session_frames in by_session.values():
+        procedure_type = session_frames[0].session.procedure_type
+        inputs = [FrameInput(image=_load_image(f), timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)) for f in session_frames]
+        # The engine halves a batch on CUDA out-of-memory by itself; OutOfMemory here means
+        # a single frame does not fit, which no retry will fix.
+        try:
+            results = analyzer.analyze(inputs, procedure_type)
+        except OutOfMemory as exc:
+            results = [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
+                       for item in inputs]
+        for result in results:
+            frame, _ = frame_record_result(frame_id=result.frame_id, result=result)
+            counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
+    return counts
+
+
+def failed_result(analyzer, item, message: str):
+    from .engine import AnalysisResult
+
+    return AnalysisResult(frame_id=item.frame_id, timestamp_ms=item.timestamp_ms, ok=False, analysis=None,
+                          error=message, raw_output="", provenance=analyzer.provenance_base)
+
+
+def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
+    """Record one analyzer result on its frame and turn its findings into proposals.
+
+    Each finding's ``origin_key`` is "<frame id>:<index>", unique per session, so recording
+    the same result twice (a redelivered task) cannot duplicate a finding.
+    """
+    provenance = result.provenance.as_dict()
+    created: list[Finding] = []
+    with transaction.atomic():
+        frame = Frame.objects.select_for_update().select_related("session").get(pk=frame_id)
+        if frame.analysis_state != AnalysisState.PENDING:
+            return frame, []
+        frame.set_provenance(provenance, raw_output=result.raw_output)
+        frame.analysed_at = timezone.now()
+        if result.ok:
+            frame.analysis_state = AnalysisState.DONE
+            frame.analysis = result.analysis.model_dump(mode="json")
+            for index, proposal in enumerate(result.analysis.findings):
+                finding, was_created = Finding.objects.get_or_create(
+                    session=frame.session,
+                    origin_key=f"{frame.pk}:{index}",
+                    defaults=dict(
+                        frame=frame, origin=FindingOrigin.AI,
+                        start_ms=frame.timestamp_ms, end_ms=frame.timestamp_ms,
+                        category=proposal.category, location=proposal.location, risk=proposal.risk,
+                        confidence=proposal.confidence, size_mm=proposal.size_mm, label=proposal.label,
+                        description=proposal.description, suggested_next_step=proposal.suggested_next_step,
+                        **{k: getattr(frame, k) for k in (
+                            "backend", "model_id", "model_revision", "prompt_version", "generation_params",
+                            "latency_ms", "is_demo")},
+                        raw_output=result.raw_output,
+                    ),
+                )
+                if was_created:
+                    created.append(finding)
+        else:
+            frame.analysis_state = AnalysisState.FAILED
+            frame.analysis_error = result.error or "The analyzer returned no valid result."
+        frame.save()
+        events = [{"type": "frame", "frame": frame_event(frame)}]
+        events += [{"type": "finding", "finding": finding_event(f)} for f in created]
+        session_id = frame.session_id
+        transaction.on_commit(lambda: [broadcast(session_id, e) for e in events])
+    return frame, created

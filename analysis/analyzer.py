@@ -1,0 +1,39 @@
+"""The bridge from Django settings to the analyzer engine (which knows nothing of Django)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .engine import EngineConfig, get_analyzer
+
+
+def engine_config() -> EngineConfig:
+    backend = settings.ANALYZER_BACKEND
+    model = {
+        "demo": str(settings.DEMO_MODEL_DIR),
+        "transformers": settings.MEDGEMMA_MODEL,
+        "openai_compatible": "",
+    }[backend]
+    return EngineConfig(
+        backend=backend,
+        model=model,
+        revision=settings.MEDGEMMA_REVISION,
+        device=settings.ANALYZER_DEVICE,
+        batch_size=settings.ANALYZER_BATCH_SIZE,
+        openai_base_url=settings.OPENAI_COMPATIBLE_BASE_URL or None,
+        openai_api_key=settings.OPENAI_COMPATIBLE_API_KEY or None,
+        openai_model=settings.OPENAI_COMPATIBLE_MODEL if backend == "openai_compatible" else None,
+        timeout_s=settings.ANALYZER_TIMEOUT_S,
+        max_retries=settings.ANALYZER_MAX_RETRIES,
+    )
+
+
+def configured_analyzer():
+    """The process's analyzer for the current settings; loads the model on first use only
+    (lazily, in the worker process that runs the task, never at import)."""
+    config = engine_config()
+    if config.backend == "demo":
+        from .engine import ensure_demo_model
+
+        ensure_demo_model(config.model)
+    return get_analyzer(config)

@@ -1,0 +1,28 @@
+"""Celery tasks of the analysis app. Thin: they take ids and call services.
+
+``analyze_*`` tasks route to the ``gpu`` queue (settings.CELERY_TASK_ROUTES): the GPU worker
+runs ``celery -A medvision worker -Q gpu -c 1 --prefetch-multiplier 1`` and keeps the model
+loaded between tasks. ``acks_late``: a worker that dies mid-batch leaves the message to be
+redelivered, and the services skip the frames already recorded.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .engine.errors import AnalyzerUnavailable
+
+
+@shared_task(
+    name="analysis.tasks.analyze_frames",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(AnalyzerUnavailable,),
+    retry_backoff=5,
+    retry_backoff_max=120,
+    max_retries=5,
+)
+def analyze_frames(frame_ids: list[str]) -> dict:
+    from . import services
+
+    return services.frames_analyze(frame_ids=frame_ids)
