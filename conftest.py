@@ -39,3 +39,10 @@ def session(clinician):
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness costs ~0.3 s per user; tests don't need it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Clinical files written by a test go to a private temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT

@@ -20,7 +20,7 @@ from procedures import access
 from procedures.models import ProcedureSession
 
 from .broadcast import broadcast
-from .models import AnalysisState, Finding, FindingOrigin, Frame, ReviewStatus
+from .models import AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
 from .serializers import finding_event, frame_event
 
 logger = logging.getLogger(__name__)
@@ -177,6 +177,10 @@ def frames_analyze(*, frame_ids: list) -> dict:
         for result in results:
             frame, _ = frame_record_result(frame_id=result.frame_id, result=result)
             counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
+    from .pipeline import video_check_complete
+
+    for video_id in {f.video_id for f in frames if f.video_id}:
+        video_check_complete(video_id)
     return counts
 
 
@@ -188,7 +192,9 @@ def failed_result(analyzer, item, message: str):
 
 
 def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
-    """Record one analyzer result on its frame and turn its findings into proposals.
+    """Record one analyzer result on its frame and, for live frames, turn its findings
+    into proposals at once. (Recorded video frames keep their detections on the frame; the
+    pipeline merges consecutive ones into timeline findings when the video is done.)
 
     Each finding's ``origin_key`` is "<frame id>:<index>", unique per session, so recording
     the same result twice (a redelivered task) cannot duplicate a finding.
@@ -204,7 +210,8 @@ def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
         if result.ok:
             frame.analysis_state = AnalysisState.DONE
             frame.analysis = result.analysis.model_dump(mode="json")
-            for index, proposal in enumerate(result.analysis.findings):
+            proposals = result.analysis.findings if frame.source == FrameSource.LIVE else []
+            for index, proposal in enumerate(proposals):
                 finding, was_created = Finding.objects.get_or_create(
                     session=frame.session,
                     origin_key=f"{frame.pk}:{index}",

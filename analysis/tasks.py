@@ -26,3 +26,24 @@ def analyze_frames(frame_ids: list[str]) -> dict:
     from . import services
 
     return services.frames_analyze(frame_ids=frame_ids)
+
+
+@shared_task(name="analysis.tasks.process_video", acks_late=True, reject_on_worker_lost=True)
+def process_video(video_id: str) -> None:
+    """CPU queue: sample, gate and queue a recording's frames (resumable, see pipeline)."""
+    from . import pipeline
+
+    try:
+        pipeline.video_sample(video_id)
+    except Exception as exc:
+        # Never leave a session stuck in "processing": say what broke, then re-raise so
+        # the failure is visible in the worker's log and monitoring.
+        pipeline.video_fail(video_id, f"Processing failed unexpectedly ({type(exc).__name__}: {exc}).")
+        raise
+
+
+@shared_task(name="analysis.tasks.summarise_video", acks_late=True, reject_on_worker_lost=True)
+def summarise_video(video_id: str) -> None:
+    from . import pipeline
+
+    pipeline.video_summarise(video_id)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import generics, serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
 
+from medvision.api_errors import error_response
 from medvision.audit import log_access
 
 from . import access, selectors, services
-from .models import ProcedureSession
+from .models import ProcedureSession, Video
+from .video_upload import VideoRejected, video_upload
 
 AI_DISCLAIMER = (
     "NOT FOR CLINICAL USE. AI findings are proposals from a vision-language model "
@@ -92,3 +98,49 @@ class ProcedureSessionDetail(generics.RetrieveUpdateAPIView):
                 actor=self.request.user, session=serializer.instance, **serializer.validated_data
             )
         )
+
+
+class VideoSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Video
+        fields = [
+            "id", "original_name", "sha256", "container", "codec", "duration_s", "fps", "width", "height",
+            "size_bytes", "state", "progress", "progress_detail", "gate_counts", "summary", "error_message",
+            "created_at", "processing_started_at", "processing_finished_at",
+        ]
+        read_only_fields = fields
+
+
+class VideoUploadRequest(serializers.Serializer):
+    file = serializers.FileField(help_text="The procedure recording (any container/codec ffmpeg decodes).")
+
+
+class SessionVideos(generics.GenericAPIView):
+    """``GET``: the session's recordings with their processing state and progress.
+    ``POST`` (multipart ``file``): upload a recording; 202 with its processing state."""
+
+    parser_classes = [MultiPartParser]
+    serializer_class = VideoSerializer
+    queryset = Video.objects.none()  # for the schema generator; rows come from access rules
+
+    @extend_schema(responses=VideoSerializer(many=True))
+    def get(self, request, session_id):
+        session = access.get_visible_session(request.user, session_id)
+        return Response(VideoSerializer(session.videos.all(), many=True).data)
+
+    @extend_schema(request={"multipart/form-data": VideoUploadRequest}, responses={202: VideoSerializer})
+    def post(self, request, session_id):
+        session = access.get_visible_session(request.user, session_id)
+        _as_api_errors(lambda: access.ensure_editable(request.user, session))
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.VIDEO_MAX_UPLOAD_BYTES + 1024 * 1024:  # multipart overhead
+            return error_response("too_large", f"The upload is larger than the {settings.VIDEO_MAX_UPLOAD_BYTES / 1024**3:.1f} GB limit.",
+                                  status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        uploaded = request.FILES.get("file")
+        if uploaded is None:
+            return error_response("no_file", "Send the recording as a multipart form field named 'file'.")
+        try:
+            video = _as_api_errors(lambda: video_upload(actor=request.user, session=session, uploaded=uploaded))
+        except VideoRejected as exc:
+            return error_response(exc.code, exc.message)
+        return Response(VideoSerializer(video).data, status=status.HTTP_202_ACCEPTED)

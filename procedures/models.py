@@ -120,12 +120,14 @@ class Video(models.Model):
     progress = models.FloatField(default=0.0)  # 0..1 within the current state
     progress_detail = models.JSONField(default=dict, blank=True)
     gate_counts = models.JSONField(default=dict, blank=True)  # frames dropped per reason
+    summary = models.JSONField(default=dict, blank=True)  # filled when processing is done
     error_message = models.TextField(blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    sampling_finished_at = models.DateTimeField(null=True, blank=True)
     processing_finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

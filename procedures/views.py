@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -41,13 +43,30 @@ def session_create(request):
 def session_detail(request, session_id):
     session = selectors.session_get(user=request.user, session_id=session_id)
     findings = analysis_selectors.finding_list(session=session)
+    videos = list(session.videos.all())
     return render(
         request,
         "procedures/session_detail.html",
         {
             "session": session,
             "findings": findings,
+            "videos": videos,
+            "latest_video": videos[-1] if videos else None,
+            "max_upload_bytes": settings.VIDEO_MAX_UPLOAD_BYTES,
             "can_edit": access.can_edit(request.user, session),
             "read_only_reason": access.edit_refusal(request.user, session),
         },
     )
+
+
+@login_required
+def frame_image(request, session_id, frame_id):
+    """A stored frame (JPEG evidence), for people who may see its session. Never cached by
+    shared caches: it is clinical data."""
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    frame = analysis_selectors.frame_list(session=session).filter(pk=frame_id).exclude(image="").first()
+    if frame is None:
+        raise Http404("No such frame.")
+    response = FileResponse(frame.image.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

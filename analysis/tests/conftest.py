@@ -14,9 +14,3 @@ def demo_model_dir():
     path = Path(os.environ.get("MEDVISION_TEST_MODEL_DIR", ROOT / "var" / "test-cache" / "demo-gemma3"))
     ensure_demo_model(str(path))
     return str(path)
-
-
-@pytest.fixture
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT

@@ -112,7 +112,9 @@ else:
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60, minimum=0))
+    # 0 by default: under ASGI, sync work runs in a thread pool and persistent connections
+    # pile up per thread (Django's docs advise against them in async deployments).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -254,6 +256,26 @@ OPENAI_COMPATIBLE_API_KEY = env.secret("OPENAI_COMPATIBLE_API_KEY")
 OPENAI_COMPATIBLE_MODEL = env.str("OPENAI_COMPATIBLE_MODEL", default="google/medgemma-4b-it")
 if ANALYZER_BACKEND == "openai_compatible" and not OPENAI_COMPATIBLE_BASE_URL:
     raise ImproperlyConfigured("ANALYZER_BACKEND=openai_compatible needs OPENAI_COMPATIBLE_BASE_URL.")
+
+# --- recorded video pipeline -----------------------------------------------------------
+VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", default=4 * 1024**3, minimum=1024)
+VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", default=4096, minimum=16)
+VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", default=4096, minimum=16)
+VIDEO_MAX_DURATION_S = env.float("VIDEO_MAX_DURATION_S", default=6 * 3600, minimum=1)
+# One frame per interval plus scene changes (ffmpeg's scene score, 0..1; 0 disables).
+SAMPLING_INTERVAL_S = env.float("SAMPLING_INTERVAL_S", default=1.0, minimum=0.05)
+SAMPLING_SCENE_THRESHOLD = env.float("SAMPLING_SCENE_THRESHOLD", default=0.3, minimum=0, maximum=1)
+# Frames are decoded straight at the analyzer's input size (MedGemma's SigLIP sees 896 px).
+SAMPLING_MAX_SIDE = env.int("SAMPLING_MAX_SIDE", default=896, minimum=64, maximum=4096)
+QUALITY_MIN_BLUR_SCORE = env.float("QUALITY_MIN_BLUR_SCORE", default=40.0, minimum=0)
+QUALITY_MAX_DARK_FRACTION = env.float("QUALITY_MAX_DARK_FRACTION", default=0.85, minimum=0, maximum=1)
+QUALITY_MAX_BRIGHT_FRACTION = env.float("QUALITY_MAX_BRIGHT_FRACTION", default=0.40, minimum=0, maximum=1)
+# Perceptual-hash Hamming distance at or below which a frame repeats a recent kept one.
+DEDUP_MAX_DISTANCE = env.int("DEDUP_MAX_DISTANCE", default=6, minimum=0, maximum=64)
+DEDUP_WINDOW = env.int("DEDUP_WINDOW", default=8, minimum=0, maximum=1000)  # 0: keep duplicates
+# Consecutive frames with the same finding merge unless this much time passes between them.
+FINDING_MERGE_MAX_GAP_MS = env.int("FINDING_MERGE_MAX_GAP_MS", default=5000, minimum=0)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2  # larger uploads stream to a temporary file
 
 # --- logging ----------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, default="INFO")

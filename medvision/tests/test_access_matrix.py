@@ -54,6 +54,12 @@ HTTP_ROUTES = {
     "api-procedure-detail": Route(
         signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
     ),
+    "api-procedure-video": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "procedures:frame-image": Route(
+        signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session", "frame_id": "frame"}
+    ),
     "api-schema": Route(signed_in(200, anonymous=401)),
     "api-docs": Route(signed_in(200, anonymous=401)),
     "healthz": Route(everyone(200)),
@@ -90,9 +96,31 @@ def test_every_route_has_an_entry():
 
 
 @pytest.fixture
+def frame(session, media_root):
+    from analysis.services import frame_create
+    from analysis.tests.fakes import jpeg_bytes
+
+    return frame_create(session=session, source="live", timestamp_ms=0, jpeg=jpeg_bytes(), width=64, height=48)
+
+
+@pytest.fixture
 def actors(clinician, other_clinician, qa_user, connector):
     return {"anonymous": None, "other_clinician": other_clinician, "qa": qa_user, "owner": clinician,
             "connector": connector}
+
+
+@pytest.mark.django_db
+def test_uploads_are_refused_for_everyone_but_the_owner(actors, session):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = reverse("api-procedure-video", args=[session.pk])
+    expected = {"anonymous": 401, "other_clinician": 404, "qa": 403, "connector": 404}
+    for role, status in expected.items():
+        client = _client_for(actors[role])
+        upload = SimpleUploadedFile("v.mp4", b"not a video", content_type="video/mp4")
+        response = client.post(url, {"file": upload})
+        assert response.status_code == status, (role, response.status_code)
+    assert not session.videos.exists()
 
 
 def _client_for(user):
@@ -104,9 +132,10 @@ def _client_for(user):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
-def test_http_route_access(name, actors, session):
+def test_http_route_access(name, actors, session, frame):
     route = HTTP_ROUTES[name]
-    kwargs = {k: (session.pk if v == "session" else v) for k, v in route.kwargs.items()}
+    placeholders = {"session": session.pk, "frame": frame.pk}
+    kwargs = {k: placeholders.get(v, v) for k, v in route.kwargs.items()}
     url = reverse(name, kwargs=kwargs)
     for role in ROLES:
         client = _client_for(actors[role])

@@ -29,12 +29,13 @@ def test_demo_findings_are_marked_demo(clinician, session):
 
 def test_model_and_user_text_is_rendered_inert(clinician, session):
     payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
-    FindingFactory(session=session, label=payload, location=payload)
+    FindingFactory(session=session, label=payload[:120], location="<b>x</b>")
     session.notes = payload
     session.save()
     body = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
     assert "<script>alert(2)</script>" not in body
     assert "<img src=x" not in body
+    assert "<b>x</b>" not in body
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in body
 
 

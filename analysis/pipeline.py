@@ -1,0 +1,251 @@
+"""Recorded procedures: sample -> gate -> analyse -> merge -> summarise.
+
+Stages (``Video.state``): sampling (ffmpeg decodes frames straight into numpy at the
+analyzer's input size; quality gate and near-duplicate filter; kept frames stored as JPEG
+evidence and queued for the GPU as they come), analysing (the ``gpu`` queue records each
+frame's result), summarising (consecutive frames with the same category + location merge
+into one finding with a start and an end; summary counts), done -> session in review.
+
+Resumable: every step is keyed so that doing it again adds nothing. A frame is identified
+by (video, media time); a frame already analysed is never queued again; merged findings
+are keyed by (video, start, category, location). A worker killed mid-video loses only the
+frame it was on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from procedures.models import ProcedureSession, SessionStatus, Video, VideoState
+
+from . import services
+from .broadcast import broadcast
+from .models import AnalysisState, Finding, FindingOrigin, Frame, FrameSource
+from .serializers import finding_event
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 1.0
+RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
+
+
+def _announce(video: Video, **extra) -> None:
+    broadcast(video.session_id, {
+        "type": "progress", "video": str(video.pk), "stage": video.state,
+        "progress": round(video.progress, 4), **video.progress_detail, **extra,
+    })
+
+
+def _set_state(video: Video, state: str, *, progress: float = 0.0, detail: dict | None = None, **fields) -> None:
+    video.state = state
+    video.progress = max(0.0, min(1.0, progress))
+    if detail is not None:
+        video.progress_detail = detail
+    for name, value in fields.items():
+        setattr(video, name, value)
+    video.save(update_fields=["state", "progress", "progress_detail", *fields])
+    _announce(video)
+
+
+def video_fail(video_id, message: str) -> None:
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        if video.state == VideoState.DONE:
+            return
+        video.error_message = message
+        _set_state(video, VideoState.FAILED, detail={"error": message}, error_message=message,
+                   processing_finished_at=timezone.now())
+        session = ProcedureSession.objects.select_for_update().get(pk=video.session_id)
+        if session.status == SessionStatus.PROCESSING:
+            session.status = SessionStatus.FAILED
+            session.save(update_fields=["status", "updated_at"])
+    broadcast(video.session_id, {"type": "status", "status": SessionStatus.FAILED, "message": message})
+
+
+def _gate_settings():
+    from .media.dedup import NearDuplicateFilter
+    from .media.quality import QualityThresholds
+
+    thresholds = QualityThresholds(
+        min_blur_score=settings.QUALITY_MIN_BLUR_SCORE,
+        max_dark_fraction=settings.QUALITY_MAX_DARK_FRACTION,
+        max_bright_fraction=settings.QUALITY_MAX_BRIGHT_FRACTION,
+    )
+    if settings.DEDUP_WINDOW == 0:
+        return thresholds, None  # near-duplicate dropping switched off
+    return thresholds, NearDuplicateFilter(max_distance=settings.DEDUP_MAX_DISTANCE, window=settings.DEDUP_WINDOW)
+
+
+def video_sample(video_id) -> None:
+    """Sample, gate and store the kept frames, queueing them for analysis as they come."""
+    from .media.gate import GateCounts, gate_frames
+    from .media.jpeg import encode_jpeg
+    from .media.probe import InvalidVideo, probe_video
+    from .media.sampler import sample_frames
+
+    video = Video.objects.select_related("session").get(pk=video_id)
+    if video.state in (VideoState.DONE, VideoState.FAILED) or video.sampling_finished_at:
+        video_check_complete(video.pk)  # a redelivered task after sampling: just move on
+        return
+    _set_state(video, VideoState.SAMPLING, detail={"sampled": 0, "kept": 0},
+               processing_started_at=video.processing_started_at or timezone.now())
+    thresholds, dedup = _gate_settings()
+    counts = GateCounts()
+    pending: list = []
+    last_announce = 0.0
+    try:
+        info = probe_video(video.file.path, verify=False, max_width=settings.VIDEO_MAX_WIDTH,
+                           max_height=settings.VIDEO_MAX_HEIGHT, max_duration_s=settings.VIDEO_MAX_DURATION_S)
+        with sample_frames(video.file.path, info=info, interval_s=settings.SAMPLING_INTERVAL_S,
+                           scene_threshold=settings.SAMPLING_SCENE_THRESHOLD or None,
+                           target_size=settings.SAMPLING_MAX_SIDE) as stream:
+            for kept in gate_frames(stream, thresholds, dedup, counts=counts):
+                height, width = kept.image.shape[:2]
+                frame = services.frame_create(
+                    session=video.session, video=video, source=FrameSource.VIDEO, timestamp_ms=kept.timestamp_ms,
+                    jpeg=encode_jpeg(kept.image, quality=90), width=width, height=height,
+                    quality={**kept.quality.as_dict(), "phash": kept.phash, "sampled_because": kept.reason},
+                )
+                if frame.analysis_state == AnalysisState.PENDING:
+                    pending.append(frame.pk)
+                if len(pending) >= settings.ANALYZER_BATCH_SIZE:
+                    services.frames_enqueue(pending)
+                    pending = []
+                if time.monotonic() - last_announce > PROGRESS_EVERY_S:
+                    last_announce = time.monotonic()
+                    video.progress = min(1.0, kept.timestamp_ms / 1000 / max(info.duration_s, 0.001))
+                    video.progress_detail = {"sampled": counts.sampled, "kept": counts.kept}
+                    video.save(update_fields=["progress", "progress_detail"])
+                    _announce(video)
+        services.frames_enqueue(pending)
+    except InvalidVideo as exc:
+        video_fail(video.pk, f"The recording could not be decoded: {exc.message}")
+        return
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video.pk)
+        total = video.frames.count()
+        _set_state(video, VideoState.ANALYSING, progress=_analysed_fraction(video),
+                   detail={"done": video.frames.exclude(analysis_state=AnalysisState.PENDING).count(), "total": total},
+                   gate_counts=counts.as_dict(), sampling_finished_at=timezone.now())
+    video_check_complete(video.pk)
+
+
+def _analysed_fraction(video: Video) -> float:
+    stats = video.frames.aggregate(total=Count("pk"), done=Count("pk", filter=~Q(analysis_state=AnalysisState.PENDING)))
+    return stats["done"] / stats["total"] if stats["total"] else 1.0
+
+
+def video_check_complete(video_id) -> None:
+    """After sampling, and after each analysed batch: announce progress and, when every
+    kept frame has a result, hand over to summarising (once: the row lock decides)."""
+    with transaction.atomic():
+        video = Video.objects.select_for_update().get(pk=video_id)
+        if video.state != VideoState.ANALYSING:
+            return
+        stats = video.frames.aggregate(
+            total=Count("pk"), done=Count("pk", filter=~Q(analysis_state=AnalysisState.PENDING))
+        )
+        video.progress = stats["done"] / stats["total"] if stats["total"] else 1.0
+        video.progress_detail = {"done": stats["done"], "total": stats["total"]}
+        finished = stats["done"] == stats["total"]
+        if finished:
+            _set_state(video, VideoState.SUMMARISING, progress=0.0, detail=video.progress_detail)
+            transaction.on_commit(lambda: _enqueue_summary(video.pk))
+        else:
+            video.save(update_fields=["progress", "progress_detail"])
+            _announce(video)
+
+
+def _enqueue_summary(video_id) -> None:
+    from .tasks import summarise_video
+
+    summarise_video.delay(str(video_id))
+
+
+def _merged_timeline(video: Video):
+    from .media.merge import merge_detections
+
+    # Frames whose analysis failed were not looked at: leave them out rather than letting
+    # them read as "nothing seen" and split a finding in two.
+    frames = list(video.frames.filter(analysis_state=AnalysisState.DONE).order_by("timestamp_ms"))
+    by_id = {str(f.pk): f for f in frames}
+    timeline = merge_detections(
+        [(f.timestamp_ms, str(f.pk), (f.analysis or {}).get("findings", [])) for f in frames],
+        max_gap_ms=settings.FINDING_MERGE_MAX_GAP_MS,
+        risk_rank=lambda risk: RISK_ORDER.get(risk, 0),
+    )
+    return timeline, by_id
+
+
+def video_summarise(video_id) -> None:
+    started = time.monotonic()
+    with transaction.atomic():
+        video = Video.objects.select_for_update().select_related("session").get(pk=video_id)
+        if video.state != VideoState.SUMMARISING:
+            return
+        timeline, frames = _merged_timeline(video)
+        created = []
+        for item in timeline:
+            key_frame = frames[item.key_frame_id]
+            det = item.key_detection
+            finding, was_created = Finding.objects.get_or_create(
+                session=video.session,
+                origin_key=f"video:{video.pk}:{item.start_ms}:{item.category}:{item.location}"[:128],
+                defaults=dict(
+                    frame=key_frame, origin=FindingOrigin.AI, start_ms=item.start_ms, end_ms=item.end_ms,
+                    category=item.category, location=item.location or "", risk=item.risk,
+                    confidence=item.confidence, size_mm=det.get("size_mm"), label=det.get("label", ""),
+                    description=det.get("description", ""), suggested_next_step=det.get("suggested_next_step", ""),
+                    **{k: getattr(key_frame, k) for k in ("backend", "model_id", "model_revision", "prompt_version",
+                                                          "generation_params", "latency_ms", "is_demo", "raw_output")},
+                ),
+            )
+            if was_created:
+                created.append(finding)
+        summary = _summary(video, timeline, frames)
+        summary["processing_s"] = round(
+            (timezone.now() - (video.processing_started_at or timezone.now())).total_seconds(), 1)
+        summary["summarising_s"] = round(time.monotonic() - started, 3)
+        _set_state(video, VideoState.DONE, progress=1.0, detail={}, summary=summary,
+                   processing_finished_at=timezone.now())
+        session = ProcedureSession.objects.select_for_update().get(pk=video.session_id)
+        if session.status in (SessionStatus.PROCESSING, SessionStatus.DRAFT, SessionStatus.FAILED):
+            session.status = SessionStatus.REVIEW
+            session.save(update_fields=["status", "updated_at"])
+        events = [{"type": "finding", "finding": finding_event(f)} for f in created]
+        events.append({"type": "summary", "video": str(video.pk), "summary": summary})
+        events.append({"type": "status", "status": session.status})
+        session_id = session.pk
+        transaction.on_commit(lambda: [broadcast(session_id, e) for e in events])
+
+
+def _summary(video: Video, timeline, frames_by_id) -> dict:
+    by_risk = {"high": 0, "medium": 0, "low": 0}
+    by_category: dict[str, int] = {}
+    for item in timeline:
+        by_risk[item.risk] = by_risk.get(item.risk, 0) + 1
+        by_category[item.category] = by_category.get(item.category, 0) + 1
+    ranked = sorted(timeline, key=lambda t: (-RISK_ORDER.get(t.risk, 0), -(t.confidence or 0), t.start_ms))
+    frame_states = dict(video.frames.values_list("analysis_state").annotate(n=Count("pk")))
+    return {
+        "findings": len(timeline),
+        "by_risk": by_risk,
+        "by_category": dict(sorted(by_category.items())),
+        "top_findings": [
+            {"category": t.category, "location": t.location, "risk": t.risk, "confidence": t.confidence,
+             "start_ms": t.start_ms, "end_ms": t.end_ms, "key_frame": str(t.key_frame_id)}
+            for t in ranked[:5]
+        ],
+        "frames": {
+            **video.gate_counts,
+            "analysed": frame_states.get(AnalysisState.DONE, 0),
+            "failed": frame_states.get(AnalysisState.FAILED, 0),
+        },
+        "duration_s": video.duration_s,
+    }
