@@ -157,3 +157,68 @@ def test_frames_flow_through_a_worker_process(session, worker_process):
     sentinel = submit_frames(session, n=1)
     wait_for_frames(sentinel)
     assert Finding.objects.filter(session=session, frame__in=frame_ids).count() == findings_before
+
+
+def upload_and_wait(session, tmp_path, clinician):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from analysis.media import testvideos as tv
+    from procedures.models import Video
+
+    path = tv.make_test_video(tmp_path / "procedure.mp4", seconds=3, size=(320, 240), pattern="testsrc")
+    client = APIClient()
+    client.force_authenticate(clinician)
+    response = client.post(reverse("api-procedure-video", args=[session.pk]),
+                           {"file": SimpleUploadedFile("procedure.mp4", path.read_bytes())}, format="multipart")
+    assert response.status_code == 202, response.content
+    video_id = response.json()["id"]
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        video = Video.objects.get(pk=video_id)
+        if video.state in ("done", "failed"):
+            return video
+        time.sleep(0.5)
+    raise AssertionError(f"video still {video.state} after {WAIT_S} s")
+
+
+def assert_video_outcome(video, events):
+    assert video.state == "done", video.error_message
+    frames = list(video.frames.order_by("timestamp_ms"))
+    # testsrc at 1 frame/s: samples at true media times 0, 1000, 2000 ms (scene cuts may add more).
+    assert {0, 1000, 2000} <= {f.timestamp_ms for f in frames}
+    assert all(f.analysis_state in ("done", "failed") and f.model_id for f in frames)
+    timestamps = {f.timestamp_ms for f in frames}
+    for finding in video.session.findings.all():
+        assert finding.start_ms in timestamps and finding.end_ms in timestamps and finding.is_demo
+    assert video.summary["frames"]["sampled"] >= 3
+    assert video.summary["findings"] == video.session.findings.count()
+    stages = [e["stage"] for e in events if e["type"] == "progress"]
+    assert "sampling" in stages and "analysing" in stages and stages[-1] == "done"
+    assert any(e["type"] == "summary" for e in events)
+    video.session.refresh_from_db()
+    assert video.session.status == "review"
+
+
+@pytest.mark.skipif(not settings.EMBEDDED, reason="embedded profile only")
+def test_a_recording_flows_through_the_in_process_worker(session, clinician, demo_model_dir, media_root, settings,
+                                                         tmp_path):
+    from medvision.embedded_worker import start_embedded_worker, stop_embedded_worker
+
+    settings.DEMO_MODEL_DIR = demo_model_dir
+    start_embedded_worker()
+    try:
+        layer, channel = listen(session.pk)
+        video = upload_and_wait(session, tmp_path, clinician)
+        assert_video_outcome(video, drain(layer, channel, count=1000, timeout=2))
+    finally:
+        stop_embedded_worker()
+
+
+@pytest.mark.services
+@pytest.mark.skipif(settings.EMBEDDED, reason="services profile only (needs Redis as the broker)")
+def test_a_recording_flows_through_a_worker_process(session, clinician, worker_process, tmp_path):
+    layer, channel = listen(session.pk)
+    video = upload_and_wait(session, tmp_path, clinician)
+    assert_video_outcome(video, drain(layer, channel, count=1000, timeout=2))
