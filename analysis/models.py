@@ -48,6 +48,7 @@ class FrameSource(models.TextChoices):
 
 class AnalysisState(models.TextChoices):
     PENDING = "pending", "Pending"
+    ANALYSING = "analysing", "Being analysed"
     DONE = "done", "Analysed"
     FAILED = "failed", "Analysis failed"
     SKIPPED = "skipped", "Skipped"
@@ -68,7 +69,7 @@ class Frame(AnalysisProvenance):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     quality = models.JSONField(default=dict, blank=True)  # blur score, luma, verdict, phash
-    analysis_state = models.CharField(max_length=8, choices=AnalysisState.choices, default=AnalysisState.PENDING)
+    analysis_state = models.CharField(max_length=10, choices=AnalysisState.choices, default=AnalysisState.PENDING)
     analysis_error = models.TextField(blank=True)
     analysis = models.JSONField(null=True, blank=True)  # the validated structured result
     analysed_at = models.DateTimeField(null=True, blank=True)

@@ -144,7 +144,7 @@ def _load_image(frame: Frame):
         return Image.open(io.BytesIO(fh.read())).convert("RGB")
 
 
-def frames_analyze(*, frame_ids: list) -> dict:
+def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,)) -> dict:
     """Analyse the pending frames among ``frame_ids`` and record the results.
 
     Idempotent: frames already analysed are skipped, so a redelivered task only does the
@@ -154,7 +154,7 @@ def frames_analyze(*, frame_ids: list) -> dict:
     from .engine import FrameInput, OutOfMemory
 
     frames = list(
-        Frame.objects.filter(pk__in=frame_ids, analysis_state=AnalysisState.PENDING)
+        Frame.objects.filter(pk__in=frame_ids, analysis_state__in=states)
         .select_related("session").order_by("session_id", "timestamp_ms")
     )
     if not frames:
@@ -184,6 +184,53 @@ def frames_analyze(*, frame_ids: list) -> dict:
     return counts
 
 
+RISK_RANK = {"low": 1, "medium": 2, "high": 3}
+PROVENANCE_FIELDS = ("backend", "model_id", "model_revision", "prompt_version", "generation_params", "latency_ms",
+                     "is_demo")
+
+
+def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Finding]:
+    """Turn a live frame's detections into proposals, extending a still-proposed finding
+    of the previous analysed frame (same category + location, within the merge gap)
+    instead of repeating it. Returns the findings created or extended."""
+    previous_ts = (
+        Frame.objects.filter(session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.DONE,
+                             timestamp_ms__lte=frame.timestamp_ms)
+        .exclude(pk=frame.pk).order_by("-timestamp_ms").values_list("timestamp_ms", flat=True).first()
+    )
+    touched: list[Finding] = []
+    for index, proposal in enumerate(proposals):
+        run = None
+        if previous_ts is not None and frame.timestamp_ms - previous_ts <= settings.FINDING_MERGE_MAX_GAP_MS:
+            run = (Finding.objects.select_for_update()
+                   .filter(session_id=frame.session_id, origin=FindingOrigin.AI, review_status=ReviewStatus.PROPOSED,
+                           category=proposal.category, location=proposal.location, end_ms=previous_ts)
+                   .exclude(pk__in=[f.pk for f in touched]).first())
+        if run is not None:
+            run.end_ms = max(run.end_ms, frame.timestamp_ms)
+            if RISK_RANK[proposal.risk] > RISK_RANK.get(run.risk, 0):
+                run.risk = proposal.risk
+            if (proposal.confidence or 0) > (run.confidence or 0):
+                run.confidence, run.frame = proposal.confidence, frame  # the clearest view is the key frame
+            run.save(update_fields=["end_ms", "risk", "confidence", "frame", "updated_at"])
+            touched.append(run)
+            continue
+        finding, was_created = Finding.objects.get_or_create(
+            session_id=frame.session_id,
+            origin_key=f"{frame.pk}:{index}",
+            defaults=dict(
+                frame=frame, origin=FindingOrigin.AI, start_ms=frame.timestamp_ms, end_ms=frame.timestamp_ms,
+                category=proposal.category, location=proposal.location, risk=proposal.risk,
+                confidence=proposal.confidence, size_mm=proposal.size_mm, label=proposal.label,
+                description=proposal.description, suggested_next_step=proposal.suggested_next_step,
+                raw_output=raw_output, **{k: getattr(frame, k) for k in PROVENANCE_FIELDS},
+            ),
+        )
+        if was_created:
+            touched.append(finding)
+    return touched
+
+
 def failed_result(analyzer, item, message: str):
     from .engine import AnalysisResult
 
@@ -203,32 +250,15 @@ def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
     created: list[Finding] = []
     with transaction.atomic():
         frame = Frame.objects.select_for_update().select_related("session").get(pk=frame_id)
-        if frame.analysis_state != AnalysisState.PENDING:
+        if frame.analysis_state not in (AnalysisState.PENDING, AnalysisState.ANALYSING):
             return frame, []
         frame.set_provenance(provenance, raw_output=result.raw_output)
         frame.analysed_at = timezone.now()
         if result.ok:
             frame.analysis_state = AnalysisState.DONE
             frame.analysis = result.analysis.model_dump(mode="json")
-            proposals = result.analysis.findings if frame.source == FrameSource.LIVE else []
-            for index, proposal in enumerate(proposals):
-                finding, was_created = Finding.objects.get_or_create(
-                    session=frame.session,
-                    origin_key=f"{frame.pk}:{index}",
-                    defaults=dict(
-                        frame=frame, origin=FindingOrigin.AI,
-                        start_ms=frame.timestamp_ms, end_ms=frame.timestamp_ms,
-                        category=proposal.category, location=proposal.location, risk=proposal.risk,
-                        confidence=proposal.confidence, size_mm=proposal.size_mm, label=proposal.label,
-                        description=proposal.description, suggested_next_step=proposal.suggested_next_step,
-                        **{k: getattr(frame, k) for k in (
-                            "backend", "model_id", "model_revision", "prompt_version", "generation_params",
-                            "latency_ms", "is_demo")},
-                        raw_output=result.raw_output,
-                    ),
-                )
-                if was_created:
-                    created.append(finding)
+            if frame.source == FrameSource.LIVE:
+                created = _record_live_proposals(frame, result.analysis.findings, result.raw_output)
         else:
             frame.analysis_state = AnalysisState.FAILED
             frame.analysis_error = result.error or "The analyzer returned no valid result."

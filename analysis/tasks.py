@@ -47,3 +47,12 @@ def summarise_video(video_id: str) -> None:
     from . import pipeline
 
     pipeline.video_summarise(video_id)
+
+
+@shared_task(name="analysis.tasks.analyze_live", acks_late=True, reject_on_worker_lost=True,
+             autoretry_for=(AnalyzerUnavailable,), retry_backoff=2, max_retries=3)
+def analyze_live(session_id: str) -> int:
+    """GPU queue: analyse a live session's newest waiting frame, and the next, until none waits."""
+    from .live import live_analyze_pending
+
+    return live_analyze_pending(session_id=session_id)

@@ -8,7 +8,8 @@ class ProceduresConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from .models import ProcedureSession, Video
+        from .models import Addendum, ProcedureSession, Video
 
         auditlog.register(ProcedureSession)
+        auditlog.register(Addendum)
         auditlog.register(Video, exclude_fields=["progress", "progress_detail"])

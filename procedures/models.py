@@ -139,3 +139,21 @@ class Video(models.Model):
 
     def __str__(self) -> str:
         return f"Video {self.id} of session {self.session_id} ({self.get_state_display()})"
+
+
+class Addendum(models.Model):
+    """A correction or addition after sign-off. The signed report itself never changes;
+    addenda are shown beside it with their own author and time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(ProcedureSession, on_delete=models.CASCADE, related_name="addenda")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(max_length=5000)
+    finding = models.ForeignKey("analysis.Finding", on_delete=models.PROTECT, null=True, blank=True, related_name="addenda")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Addendum by {self.author} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -43,7 +43,8 @@ def test_analysing_the_same_frames_twice_adds_nothing(session, fake_analyzer):
     services.frames_analyze(frame_ids=ids)
     again = services.frames_analyze(frame_ids=ids)  # a redelivered task
     assert again == {"analysed": 0, "failed": 0, "skipped": 3}
-    assert Finding.objects.filter(session=session).count() == 3
+    # The same polyp in three consecutive live frames is one finding spanning them.
+    assert list(Finding.objects.filter(session=session).values_list("start_ms", "end_ms")) == [(0, 2000)]
     assert fake_analyzer.calls == [3]  # one batched call, none for the redelivery
 
 
@@ -105,3 +106,32 @@ def test_video_frames_are_identified_by_media_time(session):
     second = services.frame_create(session=session, source="video", timestamp_ms=2000, jpeg=jpeg_bytes(seed=1),
                                    width=64, height=48, video=video)
     assert first.pk == second.pk
+
+
+def test_a_live_finding_seen_again_extends_instead_of_repeating(session, monkeypatch):
+    from analysis.tests.fakes import polyp_analysis
+
+    analyzer = FakeAnalyzer()
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
+    for ts in (0, 1000):
+        services.frames_analyze(frame_ids=[make_frame(session, ts=ts, seed=ts).pk])
+    analyzer.analysis = polyp_analysis(location="rectum")  # somewhere else: a new finding
+    services.frames_analyze(frame_ids=[make_frame(session, ts=2000, seed=2).pk])
+    analyzer.analysis = polyp_analysis(risk="high")  # back in the sigmoid, after a frame without it
+    services.frames_analyze(frame_ids=[make_frame(session, ts=3000, seed=3).pk])
+    rows = list(Finding.objects.filter(session=session).order_by("start_ms", "location")
+                .values_list("start_ms", "end_ms", "location", "risk"))
+    assert rows == [(0, 1000, "sigmoid_colon", "medium"), (2000, 2000, "rectum", "medium"),
+                    (3000, 3000, "sigmoid_colon", "high")]
+
+
+def test_a_confirmed_finding_is_not_extended(session, monkeypatch, clinician):
+    analyzer = FakeAnalyzer()
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
+    services.frames_analyze(frame_ids=[make_frame(session, ts=0).pk])
+    first = Finding.objects.get(session=session)
+    services.finding_review(actor=clinician, finding=first, status="confirmed")
+    services.frames_analyze(frame_ids=[make_frame(session, ts=1000, seed=1).pk])
+    first.refresh_from_db()
+    assert (first.start_ms, first.end_ms) == (0, 0)  # a clinician's decision is not moved under them
+    assert Finding.objects.filter(session=session).count() == 2

@@ -108,7 +108,11 @@ else:
             "NAME": VAR_DIR / "medvision.sqlite3",
             # The in-process worker thread writes while requests read: wait for the lock
             # instead of failing with "database is locked".
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # WAL lets pages read while the worker writes.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            # Tests use a file too: an in-memory shared-cache database fails at once with
+            # "table is locked" where a file waits, so threads would behave unlike production.
+            "TEST": {"NAME": str(VAR_DIR / "test-medvision.sqlite3")},
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
@@ -276,6 +280,31 @@ DEDUP_WINDOW = env.int("DEDUP_WINDOW", default=8, minimum=0, maximum=1000)  # 0:
 # Consecutive frames with the same finding merge unless this much time passes between them.
 FINDING_MERGE_MAX_GAP_MS = env.int("FINDING_MERGE_MAX_GAP_MS", default=5000, minimum=0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2  # larger uploads stream to a temporary file
+
+# --- live frames -----------------------------------------------------------------------
+LIVE_FRAME_MAX_BYTES = env.int("LIVE_FRAME_MAX_BYTES", default=2 * 1024**2, minimum=1024)
+LIVE_FRAME_MAX_SIDE = env.int("LIVE_FRAME_MAX_SIDE", default=2048, minimum=64, maximum=8192)
+LIVE_FRAME_MIN_SIDE = env.int("LIVE_FRAME_MIN_SIDE", default=32, minimum=1)
+# Frames per second one session may send (all its sockets in this process together).
+LIVE_MAX_FPS = env.float("LIVE_MAX_FPS", default=10.0, minimum=0.1)
+# Findings sent to a page when it (re)connects, so it catches up on what it missed.
+LIVE_SNAPSHOT_MAX = env.int("LIVE_SNAPSHOT_MAX", default=500, minimum=1)
+
+# --- voice copilot (OpenAI Realtime relay) ---------------------------------------------
+# The key stays on the server: browsers talk to our relay, the relay talks to OpenAI.
+# Unset: the voice panel says the copilot is not configured; everything else works.
+OPENAI_API_KEY = env.secret("OPENAI_API_KEY")
+OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
+# The Realtime WebSocket base (the relay appends /realtime?model=...). Empty: OpenAI's own
+# (wss://api.openai.com/v1). For proxies and tests, e.g. ws://127.0.0.1:8765/v1.
+OPENAI_REALTIME_BASE_URL = env.url_or_empty("OPENAI_REALTIME_BASE_URL", schemes=("ws", "wss", "http", "https"))
+OPENAI_REALTIME_VOICE = env.str("OPENAI_REALTIME_VOICE", default="marin")
+OPENAI_REALTIME_TRANSCRIPTION_MODEL = env.str("OPENAI_REALTIME_TRANSCRIPTION_MODEL", default="gpt-4o-mini-transcribe")
+# Largest binary audio message a browser may send (PCM16 24 kHz mono: 48000 bytes = 1 s).
+VOICE_MAX_AUDIO_CHUNK_BYTES = env.int("VOICE_MAX_AUDIO_CHUNK_BYTES", default=48000, minimum=480, maximum=1024**2)
+# New-finding notes kept in the model's conversation; older ones are deleted upstream
+# (the assistant still reaches every finding through its list_findings tool). 0: no notes.
+VOICE_HISTORY_FINDINGS = env.int("VOICE_HISTORY_FINDINGS", default=20, minimum=0, maximum=500)
 
 # --- logging ----------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, default="INFO")

@@ -69,6 +69,7 @@ HTTP_ROUTES = {
 # WebSocket routes: True = accepted, else the close code.
 WS_ROUTES = {
     "ws-session-events": {"anonymous": 4401, "other_clinician": 4404, "qa": True, "owner": True, "connector": 4404},
+    "ws-session-live": {"anonymous": 4401, "other_clinician": 4404, "qa": True, "owner": True, "connector": 4404},
 }
 
 
@@ -198,7 +199,7 @@ async def _ws_connect(path, user):
     return True if connected else code
 
 
-WS_PATHS = {"ws-session-events": "/ws/procedures/{session}/events/"}
+WS_PATHS = {"ws-session-events": "/ws/procedures/{session}/events/", "ws-session-live": "/ws/procedures/{session}/live/"}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,5 +18,5 @@ def test_roles_exist_and_qa_can_only_view():
     assert {"clinician", "qa_reviewer", "ehr_connector"} <= names
     qa_perms = Permission.objects.filter(group__name="qa_reviewer")
     codenames = set(qa_perms.values_list("codename", flat=True))
-    assert {"view_proceduresession", "view_finding", "view_frame", "view_logentry", "view_video"} <= codenames
+    assert {"view_proceduresession", "view_finding", "view_frame", "view_logentry", "view_video", "view_addendum"} <= codenames
     assert all(c.startswith("view_") for c in codenames), codenames
