@@ -24,6 +24,21 @@ AI_DISCLAIMER = (
 )
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable reason (e.g. not_found, permission_denied).")
+    message = serializers.CharField(help_text="What went wrong and what to do about it, for a person.")
+    fields = serializers.DictField(required=False, help_text="Per-field messages for invalid input.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every API error: ``{"error": {"code", "message", "fields"?}}``."""
+
+    error = ErrorDetailSerializer()
+
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
 class ProcedureSessionSerializer(serializers.ModelSerializer):
     clinician = serializers.CharField(source="clinician.username", read_only=True)
     signed_by = serializers.CharField(source="signed_by.username", read_only=True, default=None)
@@ -144,3 +159,24 @@ class SessionVideos(generics.GenericAPIView):
         except VideoRejected as exc:
             return error_response(exc.code, exc.message)
         return Response(VideoSerializer(video).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProcedureSessionSign(generics.GenericAPIView):
+    """Sign the report. Every AI proposal must be decided first (confirmed, edited or
+    rejected); afterwards the session is read-only for everybody."""
+
+    serializer_class = ProcedureSessionSerializer
+    queryset = ProcedureSession.objects.none()  # for the schema generator; rows come from access rules
+
+    @extend_schema(request=None, responses={200: ProcedureSessionSerializer, **ERRORS})
+    def post(self, request, session_id):
+        session = access.get_visible_session(request.user, session_id)
+        try:
+            signed = services.session_sign(actor=request.user, session=session)
+        except access.SessionReadOnly as exc:
+            raise PermissionDenied(str(exc)) from None
+        except services.NotAllowed as exc:
+            return error_response("cannot_sign", str(exc))
+        data = ProcedureSessionSerializer(signed).data
+        data["disclaimer"] = AI_DISCLAIMER
+        return Response(data)

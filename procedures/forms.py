@@ -13,3 +13,38 @@ class ProcedureSessionForm(forms.ModelForm):
             "title": "A short description, e.g. 'Screening colonoscopy'. No patient names.",
         }
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+
+def _choices(values):
+    from analysis.engine import humanize
+
+    return [(v, humanize(v)) for v in values]
+
+
+class FindingForm(forms.Form):
+    """A clinician's finding (new) or correction (edit), with the analyzer's vocabulary for
+    the session's procedure type so that corrected findings stay comparable."""
+
+    category = forms.ChoiceField()
+    location = forms.ChoiceField()
+    risk = forms.ChoiceField(choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")])
+    label = forms.CharField(max_length=120, required=False)
+    size_mm = forms.FloatField(required=False, min_value=0, max_value=500, label="Size (mm)")
+    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    suggested_next_step = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    start_ms = forms.IntegerField(min_value=0, required=False, label="Time (ms)")
+
+    def __init__(self, *args, procedure_type: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        from analysis.engine import CATEGORIES, LOCATIONS
+
+        self.fields["category"].choices = _choices(CATEGORIES[procedure_type])
+        self.fields["location"].choices = _choices(LOCATIONS[procedure_type])
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AddendumForm(forms.Form):
+    text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))

@@ -118,3 +118,19 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
             session.ended_at = session.started_at
         session.save(update_fields=["status", "signed_by", "signed_at", "ended_at", "updated_at"])
     return session
+
+
+def addendum_create(*, actor, session: ProcedureSession, text: str, finding=None):
+    """Add a correction after sign-off: only on a signed session, only by its clinician."""
+    from .models import Addendum
+
+    with transaction.atomic(), acting_as(actor):
+        session = ProcedureSession.objects.select_for_update().get(pk=session.pk)
+        if not (session.clinician_id == actor.pk):
+            raise access.SessionReadOnly("Only the clinician who signed this session can add an addendum.")
+        if session.status != SessionStatus.SIGNED:
+            raise NotAllowed("Addenda are for signed reports; before signing, edit the findings or notes directly.")
+        addendum = Addendum(session=session, author=actor, text=text, finding=finding)
+        addendum.full_clean()
+        addendum.save()
+    return addendum

@@ -39,10 +39,35 @@ def session_create(request):
     return render(request, "procedures/session_form.html", {"form": form})
 
 
+PLOT_WIDTH, PLOT_HEIGHT = 720, 120
+RISK_Y = {"high": 25, "medium": 60, "low": 95}
+
+
+def findings_plot(findings) -> dict | None:
+    """Positions for the findings-over-time plot (an inline SVG: a picture of where the
+    findings and their risk sit in the procedure reads faster than a table)."""
+    findings = list(findings)
+    if not findings:
+        return None
+    span = max(max(f.end_ms for f in findings), 1)
+    marks = []
+    for f in findings:
+        x1 = 40 + (PLOT_WIDTH - 60) * f.start_ms / span
+        x2 = 40 + (PLOT_WIDTH - 60) * f.end_ms / span
+        marks.append({"x": round(x1, 1), "w": round(max(x2 - x1, 3), 1), "y": RISK_Y.get(f.risk, 95), "risk": f.risk,
+                      "label": f"{f.label or f.category} · {f.location} · {f.start_ms / 1000:.1f} s",
+                      "id": f.pk, "rejected": f.review_status == "rejected"})
+    ticks = [{"x": round(40 + (PLOT_WIDTH - 60) * i / 4, 1), "label": f"{span * i / 4 / 1000:.0f} s"} for i in range(5)]
+    return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "marks": marks, "ticks": ticks}
+
+
 @login_required
 def session_detail(request, session_id):
     session = selectors.session_get(user=request.user, session_id=session_id)
-    findings = analysis_selectors.finding_list(session=session)
+    risk = request.GET.get("risk") or None
+    status = request.GET.get("status") or None
+    all_findings = analysis_selectors.finding_list(session=session)
+    findings = analysis_selectors.finding_list(session=session, risk=risk, review_status=status)
     videos = list(session.videos.all())
     return render(
         request,
@@ -50,6 +75,10 @@ def session_detail(request, session_id):
         {
             "session": session,
             "findings": findings,
+            "filters": {"risk": risk or "", "status": status or ""},
+            "undecided": sum(1 for f in all_findings if f.review_status == "proposed"),
+            "plot": findings_plot(all_findings),
+            "addenda": session.addenda.select_related("author"),
             "videos": videos,
             "latest_video": videos[-1] if videos else None,
             "max_upload_bytes": settings.VIDEO_MAX_UPLOAD_BYTES,

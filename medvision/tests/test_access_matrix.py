@@ -60,6 +60,21 @@ HTTP_ROUTES = {
     "procedures:frame-image": Route(
         signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session", "frame_id": "frame"}
     ),
+    "procedures:live": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
+    "procedures:finding-new": Route(signed_in(200, other_clinician=404, qa=403, connector=404),
+                                    kwargs={"session_id": "session"}),
+    "procedures:finding-edit": Route(signed_in(200, other_clinician=404, qa=403, connector=404),
+                                     kwargs={"session_id": "session", "finding_id": "finding"}),
+    "procedures:finding-review": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                                       kwargs={"session_id": "session", "finding_id": "finding"},
+                                       data={"action": "note", "note": "ok"}),
+    "procedures:notes": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                              kwargs={"session_id": "session"}, data={"note": "n"}),
+    # The owner's sign fails (a finding is undecided) and is sent back to the page with the reason.
+    "procedures:sign": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                             kwargs={"session_id": "session"}),
+    "procedures:addendum": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                                 kwargs={"session_id": "session"}, data={"text": "late"}),
     "api-schema": Route(signed_in(200, anonymous=401)),
     "api-docs": Route(signed_in(200, anonymous=401)),
     "healthz": Route(everyone(200)),
@@ -70,6 +85,8 @@ HTTP_ROUTES = {
 WS_ROUTES = {
     "ws-session-events": {"anonymous": 4401, "other_clinician": 4404, "qa": True, "owner": True, "connector": 4404},
     "ws-session-live": {"anonymous": 4401, "other_clinician": 4404, "qa": True, "owner": True, "connector": 4404},
+    # Voice copilot: only the owning clinician talks; QA may read the session, so 4403 (read-only).
+    "ws-session-voice": {"anonymous": 4401, "other_clinician": 4404, "qa": 4403, "owner": True, "connector": 4404},
 }
 
 
@@ -105,6 +122,13 @@ def frame(session, media_root):
 
 
 @pytest.fixture
+def finding(session, frame):
+    from analysis.tests.factories import FindingFactory
+
+    return FindingFactory(session=session, frame=frame)
+
+
+@pytest.fixture
 def actors(clinician, other_clinician, qa_user, connector):
     return {"anonymous": None, "other_clinician": other_clinician, "qa": qa_user, "owner": clinician,
             "connector": connector}
@@ -133,9 +157,9 @@ def _client_for(user):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
-def test_http_route_access(name, actors, session, frame):
+def test_http_route_access(name, actors, session, frame, finding):
     route = HTTP_ROUTES[name]
-    placeholders = {"session": session.pk, "frame": frame.pk}
+    placeholders = {"session": session.pk, "frame": frame.pk, "finding": finding.pk}
     kwargs = {k: placeholders.get(v, v) for k, v in route.kwargs.items()}
     url = reverse(name, kwargs=kwargs)
     for role in ROLES:
@@ -199,7 +223,8 @@ async def _ws_connect(path, user):
     return True if connected else code
 
 
-WS_PATHS = {"ws-session-events": "/ws/procedures/{session}/events/", "ws-session-live": "/ws/procedures/{session}/live/"}
+WS_PATHS = {"ws-session-events": "/ws/procedures/{session}/events/", "ws-session-live": "/ws/procedures/{session}/live/",
+            "ws-session-voice": "/ws/procedures/{session}/voice/"}
 
 
 @pytest.mark.django_db(transaction=True)

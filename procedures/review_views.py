@@ -1,0 +1,156 @@
+"""Portal actions on a session: review findings, add one, sign, addenda.
+
+Every action is a POST with a CSRF token, goes through the services (which enforce the
+access rules and the sign-off lock) and answers JSON to scripts (``Accept:
+application/json``) or redirects back to the page for plain forms.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from analysis import services as analysis_services
+from analysis.models import Finding
+from analysis.serializers import finding_event
+
+from . import access, selectors, services
+from .forms import AddendumForm, FindingForm, NoteForm
+
+REVIEW_ACTIONS = {"confirm": "confirmed", "reject": "rejected"}
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _refuse(request, session, message: str, status: int = 403):
+    if _wants_json(request):
+        return JsonResponse({"error": {"code": "not_allowed", "message": message}}, status=status)
+    if status == 403:
+        raise PermissionDenied(message)
+    messages.error(request, message)
+    return redirect("procedures:detail", session_id=session.pk)
+
+
+def _finding_of(session, finding_id) -> Finding:
+    try:
+        return Finding.objects.select_related("frame").get(pk=finding_id, session=session)
+    except (Finding.DoesNotExist, ValueError):
+        raise Http404("No such finding in this session.") from None
+
+
+@login_required
+@require_POST
+def finding_review(request, session_id, finding_id):
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    finding = _finding_of(session, finding_id)
+    action = request.POST.get("action", "")
+    note_form = NoteForm(request.POST)
+    if action not in REVIEW_ACTIONS and action != "note":
+        return _refuse(request, session, "Choose confirm, reject or note.", 400)
+    if not note_form.is_valid():
+        return _refuse(request, session, "The note is too long (5000 characters at most).", 400)
+    try:
+        finding = analysis_services.finding_review(
+            actor=request.user, finding=finding, status=REVIEW_ACTIONS.get(action),
+            note=note_form.cleaned_data["note"] if "note" in request.POST else None,
+        )
+    except access.SessionReadOnly as exc:
+        return _refuse(request, session, str(exc))
+    if _wants_json(request):
+        return JsonResponse({"finding": finding_event(finding)})
+    return redirect(f"{_detail_url(session)}#finding-{finding.pk}")
+
+
+def _detail_url(session):
+    from django.urls import reverse
+
+    return reverse("procedures:detail", kwargs={"session_id": session.pk})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def finding_edit(request, session_id, finding_id=None):
+    """Correct a finding (it becomes "edited"; the model's proposal is kept) or add one."""
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    reason = access.edit_refusal(request.user, session)
+    if reason:
+        raise PermissionDenied(reason)
+    finding = _finding_of(session, finding_id) if finding_id else None
+    initial = {f: getattr(finding, f) for f in FindingForm.base_fields} if finding else {}
+    form = FindingForm(request.POST or None, initial=initial, procedure_type=session.procedure_type)
+    if request.method == "POST" and form.is_valid():
+        values = {k: v for k, v in form.cleaned_data.items() if k != "start_ms"}
+        try:
+            if finding:
+                analysis_services.finding_review(actor=request.user, finding=finding, corrections=values)
+            else:
+                analysis_services.finding_add_manual(actor=request.user, session=session,
+                                                     start_ms=form.cleaned_data["start_ms"] or 0, **values)
+        except (access.SessionReadOnly, DjangoValidationError) as exc:
+            form.add_error(None, exc.messages[0] if hasattr(exc, "messages") else str(exc))
+        else:
+            messages.success(request, "Finding saved." if finding else "Finding added.")
+            return redirect("procedures:detail", session_id=session.pk)
+    return render(request, "procedures/finding_form.html", {"session": session, "finding": finding, "form": form})
+
+
+@login_required
+@require_POST
+def session_sign(request, session_id):
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    try:
+        services.session_sign(actor=request.user, session=session)
+    except access.SessionReadOnly as exc:
+        return _refuse(request, session, str(exc))
+    except services.NotAllowed as exc:
+        return _refuse(request, session, str(exc), 400)
+    messages.success(request, "Report signed. The session is now read-only; corrections are added as addenda.")
+    return redirect("procedures:detail", session_id=session.pk)
+
+
+@login_required
+@require_POST
+def session_notes(request, session_id):
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, session, "The note is too long.", 400)
+    try:
+        services.session_update(actor=request.user, session=session, notes=form.cleaned_data["note"])
+    except access.SessionReadOnly as exc:
+        return _refuse(request, session, str(exc))
+    return redirect("procedures:detail", session_id=session.pk)
+
+
+@login_required
+@require_POST
+def addendum_create(request, session_id):
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    form = AddendumForm(request.POST)
+    if not form.is_valid():
+        return _refuse(request, session, "Write the addendum's text (5000 characters at most).", 400)
+    try:
+        services.addendum_create(actor=request.user, session=session, text=form.cleaned_data["text"])
+    except services.NotAllowed as exc:
+        return _refuse(request, session, str(exc), 400)
+    except access.SessionReadOnly as exc:
+        return _refuse(request, session, str(exc))
+    messages.success(request, "Addendum added.")
+    return redirect("procedures:detail", session_id=session.pk)
+
+
+@login_required
+def session_live(request, session_id):
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as="live page")
+    return render(request, "procedures/session_live.html", {
+        "session": session,
+        "can_send": access.edit_refusal(request.user, session) is None,
+        "read_only_reason": access.edit_refusal(request.user, session),
+    })
