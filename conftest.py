@@ -1,5 +1,8 @@
 """Project-wide pytest fixtures: users in each role and a session owned by a clinician."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 from procedures.tests.factories import ProcedureSessionFactory, UserFactory
@@ -46,3 +49,30 @@ def media_root(settings, tmp_path):
     """Clinical files written by a test go to a private temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir():
+    """The real demo model, built once and reused across runs (it is deterministic)."""
+    from analysis.engine import ensure_demo_model
+
+    path = Path(os.environ.get("MEDVISION_TEST_MODEL_DIR", Path(__file__).resolve().parent / "var" / "test-cache" / "demo-gemma3"))
+    ensure_demo_model(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_test_database_from_child_processes(django_db_setup, django_db_blocker):
+    """Server and worker processes started by tests (and a prefork worker's children, which
+    outlive their parent by a moment) may still hold a PostgreSQL connection when the test
+    database is dropped; end those sessions first so the drop never fails."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -12,6 +12,7 @@ Every variable is documented in ``.env.example``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served by us: the docs page loads no CDN
     "auditlog",
     "axes",
     "medvision",
@@ -112,10 +114,12 @@ else:
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
             # Tests use a file too: an in-memory shared-cache database fails at once with
             # "table is locked" where a file waits, so threads would behave unlike production.
-            "TEST": {"NAME": str(VAR_DIR / "test-medvision.sqlite3")},
+            # Per process, so that two test runs on one machine never share (and delete) it.
+            "TEST": {"NAME": str(VAR_DIR / f"test-medvision-{os.getpid()}.sqlite3")},
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("TEST", {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"})
     # 0 by default: under ASGI, sync work runs in a thread pool and persistent connections
     # pile up per thread (Django's docs advise against them in async deployments).
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0, minimum=0))
@@ -239,6 +243,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "procedures.models.SessionStatus",
+        "ReviewStatusEnum": "analysis.models.ReviewStatus",
+        "ReviewDecisionEnum": ["confirmed", "rejected", "edited"],
+    },
 }
 
 # --- audit ------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""Helpers for tests that run the real servers (daphne, Celery workers) as processes
+against the test database. Loopback only; every wait is bounded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def server_env(**extra) -> dict:
+    """The environment of a child process that shares this test's database and files."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATABASE_URL=test_database_url(), DEBUG="true", MEDIA_ROOT=str(settings.MEDIA_ROOT),
+               DEMO_MODEL_DIR=str(settings.DEMO_MODEL_DIR), PYTHONUNBUFFERED="1")
+    if not settings.EMBEDDED:
+        env["REDIS_URL"] = settings.REDIS_URL
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict, log_path: Path, ready=None, timeout_s: float = 120):
+    log = open(log_path, "w+")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if ready is not None:
+            deadline = time.monotonic() + timeout_s
+            while not ready():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"{args[:4]} did not start:\n{log.read()[-3000:]}")
+                time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def daphne(tmp_path: Path, **env_extra):
+    """A real daphne on 127.0.0.1 serving the app (with its embedded worker in the
+    embedded profile). Yields the base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medvision.asgi:application"]
+    with process(args, server_env(**env_extra), tmp_path / "daphne.log", ready=lambda: _answers(base + "/healthz")):
+        yield base
+
+
+@contextlib.contextmanager
+def celery_worker(tmp_path: Path, queues: str = "gpu,celery"):
+    """A real ``celery -A medvision worker`` process (services profile: Redis broker)."""
+    args = [sys.executable, "-m", "celery", "-A", "medvision", "worker", "-Q", queues, "-c", "1",
+            "--prefetch-multiplier", "1", "-n", f"test-{os.getpid()}-{free_port()}@%h", "--without-mingle",
+            "--without-gossip", "-l", "INFO"]
+    log_path = tmp_path / "worker.log"
+    with process(args, server_env(CELERY_EMBEDDED_WORKER="false"), log_path,
+                 ready=lambda: "ready." in log_path.read_text(errors="replace")) as proc:
+        yield proc
