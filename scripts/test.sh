@@ -11,6 +11,16 @@ PY=.venv/bin/python
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/medvision}
 REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
+# Browser tests drive Debian's Chromium (never a browser downloaded by a tool).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "WARNING: chromium is not installed; browser tests will skip (and fail under CI=true)." >&2
+  fi
+fi
+
 unset DATABASE_URL REDIS_URL
 echo "==> [1/2] embedded profile (SQLite, in-memory channel layer and broker)"
 $PY -m pytest "$@"
