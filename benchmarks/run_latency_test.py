@@ -50,6 +50,8 @@ def parse_args(argv=None):
         help="cap per answer (default: the schema bound; 64 with --gpu-shape)",
     )
     parser.add_argument("--procedure-type", default="colonoscopy")
+    parser.add_argument("--no-grammar", action="store_true",
+                        help="generate without the xgrammar constraint (to measure what the grammar costs)")
     parser.add_argument("--model-dir", default=None, help="demo model directory (built if missing)")
     parser.add_argument("--out", default=None, help="results directory (default: $OUT or benchmarks/results)")
     parser.add_argument("--name", default=None, help="results file name (default: latency or latency_gpu_shape)")
@@ -113,6 +115,7 @@ def main(argv=None) -> dict:
         model_dir=args.model_dir,
     )
     load_s = time.perf_counter() - started
+    analyzer.grammar_enabled = not args.no_grammar
     recorder = GenerateRecorder(analyzer.model)
     rows, records = [], []
     for batch_size in args.batch_sizes:
@@ -152,7 +155,8 @@ def main(argv=None) -> dict:
         )
     recorder.restore()
     model = "MedGemma-4B shape, random weights, bf16" if args.gpu_shape else "demo model (tiny random Gemma 3)"
-    print(f"\nlatency - {model} on {args.device}, max_new_tokens={analyzer.config.max_new_tokens or 'schema bound'}")
+    print(f"\nlatency - {model} on {args.device}, max_new_tokens={analyzer.config.max_new_tokens or 'schema bound'}, "
+          f"grammar {'off' if args.no_grammar else 'on'}")
     print_table(
         ["batch", "P50 ms/frame", "P95 ms/frame", "frames/s", "1-token call ms", "ms/step", "steps/call", "valid"],
         rows,
@@ -163,6 +167,7 @@ def main(argv=None) -> dict:
         "device": args.device,
         "procedure_type": args.procedure_type,
         "max_new_tokens": analyzer.config.max_new_tokens,
+        "grammar": not args.no_grammar,
         "model_build_or_load_s": load_s,
         "provenance": analyzer.provenance_base.as_dict(),
         "machine": machine_info(),
