@@ -3,11 +3,19 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analysis import api as analysis_api
+
 from . import api_auth
 
 urlpatterns = [
     path("v1/auth/token/", api_auth.ObtainTokenView.as_view(), name="api-token"),
     path("v1/", include("procedures.api_urls")),
+    path(
+        "v1/procedures/<uuid:session_id>/findings/", analysis_api.SessionFindingList.as_view(),
+        name="api-procedure-findings",
+    ),
+    path("v1/findings/<uuid:finding_id>/", analysis_api.FindingDetail.as_view(), name="api-finding-detail"),
+    path("v1/", include("exports.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -2,9 +2,9 @@
 
 - ``acting_as(user)``: every write a service makes is attributed to the person (or service
   account) who asked for it, whether the call came from a page, the API, a task or a
-  WebSocket consumer. auditlog's own ``set_actor`` does not nest (the inner block leaves the
-  outer one's context broken), so this helper reuses a matching outer context and restores
-  the outer one afterwards.
+  WebSocket consumer. auditlog's own ``set_actor`` does not nest: leaving an inner block
+  disconnects its hook but leaves its context value behind, which breaks the outer block.
+  So this helper always opens its own ``set_actor`` and puts the outer value back after.
 - ``log_access(...)``: an ACCESS entry for reads of clinical data (opening a session,
   listing findings, downloading an export).
 """
@@ -27,14 +27,13 @@ def _current_context() -> dict | None:
 @contextlib.contextmanager
 def acting_as(user):
     outer = _current_context()
-    if outer is not None and outer.get("actor") is not None and outer["actor"].pk == getattr(user, "pk", None):
-        yield
-        return
     remote_addr = outer.get("remote_addr") if outer else None
-    with set_actor(user, remote_addr=remote_addr):
-        yield
-    if outer is not None:
-        auditlog_value.set(outer)
+    try:
+        with set_actor(user, remote_addr=remote_addr):
+            yield
+    finally:
+        if outer is not None:
+            auditlog_value.set(outer)
 
 
 def log_access(*, actor, instance, what: str, **details) -> LogEntry:

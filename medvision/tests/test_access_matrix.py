@@ -57,6 +57,26 @@ HTTP_ROUTES = {
     "api-procedure-video": Route(
         signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
     ),
+    # The owner's sign fails (the matrix session has an undecided finding): 400 with the reason.
+    "api-procedure-sign": Route(
+        signed_in(400, anonymous=401, other_clinician=404, qa=403, connector=404), method="post",
+        kwargs={"session_id": "session"},
+    ),
+    "api-procedure-findings": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "api-finding-detail": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"finding_id": "finding"}
+    ),
+    # Exports: connectors only once the session is signed (exports/tests/test_api.py checks that side).
+    "api-procedure-export": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "api-procedure-fhir": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "exports:report": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
+    "exports:bundle": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
     "procedures:frame-image": Route(
         signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session", "frame_id": "frame"}
     ),

@@ -118,3 +118,24 @@ def test_audit_log_admin_filters_by_user_object_and_action(session, clinician, q
     assert by_user.status_code == 200 and "changed" in by_user.content.decode() or session.title in by_user.content.decode()
     assert client.get(url, {"action__exact": "1"}).status_code == 200
     assert client.get(url, {"q": str(session.pk)}).status_code == 200
+
+
+def test_consecutive_service_calls_on_one_thread_keep_their_actor(session, clinician, other_clinician):
+    """auditlog leaves a stale context behind after set_actor; the next call must not reuse it."""
+    services.session_update(actor=clinician, session=session, notes="one")
+    services.session_update(actor=clinician, session=session, notes="two")
+    other = services.session_create(actor=other_clinician, title="Other", procedure_type="other")
+    actors = list(LogEntry.objects.get_for_object(session).filter(action=LogEntry.Action.UPDATE).values_list("actor", flat=True))
+    assert actors == [clinician.pk, clinician.pk]
+    assert entries_for(other, LogEntry.Action.CREATE).get().actor == other_clinician
+
+
+def test_api_errors_name_the_code_for_not_found_and_forbidden(session, other_clinician, qa_user):
+    api = APIClient()
+    api.force_authenticate(other_clinician)
+    body = api.get(reverse("api-procedure-detail", args=[session.pk])).json()
+    assert body["error"]["code"] == "not_found"
+    api.force_authenticate(qa_user)
+    body = api.patch(reverse("api-procedure-detail", args=[session.pk]), {"notes": "x"}).json()
+    assert body["error"]["code"] == "permission_denied"
+    assert "Only the clinician who owns this session" in body["error"]["message"]

@@ -1,0 +1,154 @@
+"""The human-readable report: plain text for the bundle, context for the printable page.
+
+Both are rendered from the same rows, so the zip's ``report.txt`` and the page a clinician
+prints say the same thing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from procedures.models import SessionMode
+
+from .disclaimer import disclaimer
+from .formatting import iso, label_of, media_time
+from .selectors import ExportSnapshot
+
+WIDTH = 88
+
+
+def finding_rows(snapshot: ExportSnapshot) -> list[dict]:
+    rows = []
+    for number, finding in enumerate(snapshot.findings, start=1):
+        frame_id = str(finding.frame_id) if finding.frame_id else None
+        rows.append({
+            "number": number,
+            "finding": finding,
+            "id": str(finding.pk),
+            "start": media_time(finding.start_ms),
+            "end": media_time(finding.end_ms),
+            "title": finding.label or label_of(finding.category),
+            "category": label_of(finding.category),
+            "location": label_of(finding.location) or "Not stated",
+            "risk": finding.get_risk_display(),
+            "size": f"{finding.size_mm:g} mm" if finding.size_mm is not None else "",
+            "status": finding.get_review_status_display(),
+            "origin": finding.get_origin_display(),
+            "reviewed_by": finding.reviewed_by.get_username() if finding.reviewed_by_id else "",
+            "reviewed_at": iso(finding.reviewed_at) or "",
+            "description": finding.description,
+            "next_step": finding.suggested_next_step,
+            "note": finding.clinician_note,
+            "is_demo": finding.is_demo,
+            "model": finding.model_id,
+            "key_frame_id": frame_id if frame_id in snapshot.key_frames else None,
+        })
+    return rows
+
+
+def summary_counts(snapshot: ExportSnapshot) -> dict:
+    by_risk: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for finding in snapshot.findings:
+        by_risk[finding.risk] = by_risk.get(finding.risk, 0) + 1
+        by_category[finding.category] = by_category.get(finding.category, 0) + 1
+    return {
+        "findings_shown": len(snapshot.findings),
+        "by_risk": {risk: by_risk.get(risk, 0) for risk in ("high", "medium", "low")},
+        "by_category": dict(sorted(by_category.items())),
+        "all_findings_by_review_status": snapshot.review_counts,
+    }
+
+
+def report_context(snapshot: ExportSnapshot) -> dict:
+    session = snapshot.session
+    return {
+        "snapshot": snapshot,
+        "session": session,
+        "rows": finding_rows(snapshot),
+        "counts": summary_counts(snapshot),
+        "disclaimer": disclaimer(is_final=snapshot.is_final, contains_demo_output=snapshot.contains_demo_output),
+        "is_final": snapshot.is_final,
+        "addenda": snapshot.addenda,
+        "provenance": snapshot.provenance,
+    }
+
+
+def _wrap(text: str, indent: str = "    ") -> list[str]:
+    lines = []
+    for paragraph in str(text).splitlines() or [""]:
+        lines.extend(textwrap.wrap(paragraph, WIDTH, initial_indent=indent, subsequent_indent=indent) or [indent])
+    return lines
+
+
+def render_text(snapshot: ExportSnapshot) -> str:
+    session = snapshot.session
+    notice = disclaimer(is_final=snapshot.is_final, contains_demo_output=snapshot.contains_demo_output)
+    status = "FINAL (signed)" if snapshot.is_final else "PRELIMINARY (not signed)"
+    out = [
+        "MedVision procedure report".upper(),
+        "=" * WIDTH,
+        *_wrap(notice["text"], indent=""),
+        "",
+        f"Document:        {status}",
+        f"Procedure:       {session.get_procedure_type_display()} ({session.get_mode_display().lower()})",
+        f"Title:           {session.title}",
+        f"Session id:      {session.pk}",
+        f"Patient ref:     {session.patient_ref or '-'}",
+        f"Encounter ref:   {session.encounter_ref or '-'}",
+        f"Clinician:       {session.clinician.get_username()}",
+        f"Started:         {iso(session.started_at) or '-'}",
+        f"Ended:           {iso(session.ended_at) or '-'}",
+    ]
+    if snapshot.is_final:
+        out.append(f"Signed by:       {session.signed_by.get_username()} at {iso(session.signed_at)}")
+    out += [f"Exported:        {iso(snapshot.exported_at)} by {snapshot.exported_by or '-'}", ""]
+
+    counts = summary_counts(snapshot)
+    heading = "Findings in the signed report" if snapshot.is_final else "All findings (preliminary, with review status)"
+    out += [heading, "-" * WIDTH]
+    if not snapshot.findings:
+        out.append("    None.")
+    for row in finding_rows(snapshot):
+        size = f", {row['size']}" if row["size"] else ""
+        demo = " [DEMO MODEL OUTPUT]" if row["is_demo"] else ""
+        out.append(f"{row['number']:>2}. [{row['start']} - {row['end']}] {row['title']}{demo}")
+        out.append(f"    {row['category']} | {row['location']} | risk {row['risk'].lower()}{size}")
+        out.append(f"    Status: {row['status']} ({row['origin'].lower()})"
+                   + (f", reviewed by {row['reviewed_by']} at {row['reviewed_at']}" if row["reviewed_by"] else ""))
+        if row["description"]:
+            out += _wrap(f"Description: {row['description']}")
+        if row["next_step"]:
+            out += _wrap(f"Suggested next step (AI): {row['next_step']}")
+        if row["note"]:
+            out += _wrap(f"Clinician note: {row['note']}")
+        if row["key_frame_id"]:
+            out.append(f"    Key frame: frames/{frame_file_name(snapshot.key_frames[row['key_frame_id']])}")
+        out.append("")
+    reviewed = ", ".join(f"{k} {v}" for k, v in counts["all_findings_by_review_status"].items())
+    out += [f"Review status of all findings: {reviewed}", ""]
+
+    if session.notes:
+        out += ["Clinician notes", "-" * WIDTH, *_wrap(session.notes, indent=""), ""]
+    if snapshot.addenda:
+        out += ["Addenda (after sign-off)", "-" * WIDTH]
+        for addendum in snapshot.addenda:
+            out.append(f"  {iso(addendum.created_at)} {addendum.author.get_username()}:")
+            out += _wrap(addendum.text)
+        out.append("")
+    if snapshot.provenance:
+        out += ["Models used", "-" * WIDTH]
+        for p in snapshot.provenance:
+            demo = " (DEMO: random weights, not a medical model)" if p["is_demo"] else ""
+            revision = f" {p['model_revision']}" if p["model_revision"] else ""
+            out.append(f"  {p['backend']}: {p['model_id']}{revision}, prompt {p['prompt_version']}{demo}")
+        out.append("")
+    if session.mode == SessionMode.RECORDED:
+        out.append("Times are offsets into the recording (hh:mm:ss.mmm).")
+    else:
+        out.append("Times are the live stream's media time (hh:mm:ss.mmm).")
+    return "\n".join(out) + "\n"
+
+
+def frame_file_name(frame) -> str:
+    return f"{frame.timestamp_ms:09d}ms_{frame.pk}.jpg"

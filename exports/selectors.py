@@ -1,0 +1,133 @@
+"""Reads for exports: one consistent snapshot of a session that every builder renders.
+
+Callers pass a session they resolved through ``procedures.access`` (the export services
+check visibility again), so a builder never decides who may see what.
+
+What a document shows:
+- a signed session exports as FINAL and shows only the findings in the signed report
+  (confirmed or edited); rejected proposals appear only as counts;
+- an unsigned session exports as PRELIMINARY and shows every finding with its status.
+A signed session never changes again, so reading the session before its findings cannot
+pair a "signed" status with findings from before the sign-off.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.apps import apps
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from analysis.models import Finding, Frame, ReviewStatus
+from procedures.models import ProcedureSession, Video
+
+from .models import Export
+
+REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
+PROVENANCE_KEYS = ("backend", "model_id", "model_revision", "prompt_version", "is_demo")
+
+
+@dataclass
+class ConversationTranscript:
+    id: str
+    user: str
+    model: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    utterances: list = field(default_factory=list)
+
+
+@dataclass
+class ExportSnapshot:
+    session: ProcedureSession
+    is_final: bool
+    findings: list[Finding]
+    review_counts: dict[str, int]
+    key_frames: dict[str, Frame]  # frame id -> frame with a stored JPEG, for the shown findings
+    videos: list[Video]
+    conversations: list[ConversationTranscript]
+    addenda: list
+    provenance: list[dict]
+    exported_at: datetime
+    exported_by: str
+
+    @property
+    def document_status(self) -> str:
+        return "final" if self.is_final else "preliminary"
+
+    @property
+    def contains_demo_output(self) -> bool:
+        return any(p["is_demo"] for p in self.provenance) or any(f.is_demo for f in self.findings)
+
+
+def report_findings(session: ProcedureSession) -> QuerySet[Finding]:
+    """The findings that a signed report contains."""
+    return session.findings.filter(review_status__in=REPORT_STATUSES)
+
+
+def _provenance(session: ProcedureSession) -> list[dict]:
+    rows = set()
+    for model in (Finding, Frame):
+        rows |= set(
+            model.objects.filter(session=session).exclude(backend="")
+            .order_by().values_list(*PROVENANCE_KEYS).distinct()
+        )
+    return [dict(zip(PROVENANCE_KEYS, row)) for row in sorted(rows, key=lambda r: tuple(str(v) for v in r))]
+
+
+def _conversations(session: ProcedureSession) -> list[ConversationTranscript]:
+    from voice.models import Conversation
+
+    result = []
+    for conversation in (
+        Conversation.objects.filter(session=session).select_related("user").prefetch_related("utterances")
+        .order_by("started_at")
+    ):
+        result.append(ConversationTranscript(
+            id=str(conversation.pk), user=conversation.user.get_username(), model=conversation.model,
+            started_at=conversation.started_at, ended_at=conversation.ended_at,
+            utterances=sorted(conversation.utterances.all(), key=lambda u: u.created_at),
+        ))
+    return result
+
+
+def _addenda(session: ProcedureSession) -> list:
+    # Addenda (corrections after sign-off) arrive with procedures.Addendum; until that model
+    # exists an export simply has none.
+    try:
+        model = apps.get_model("procedures", "Addendum")
+    except LookupError:
+        return []
+    return list(model.objects.filter(session=session).select_related("author").order_by("created_at"))
+
+
+def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
+    session = ProcedureSession.objects.select_related("clinician", "signed_by").get(pk=session.pk)
+    is_final = session.is_signed
+    all_findings = Finding.objects.filter(session=session)
+    shown = (report_findings(session) if is_final else all_findings).select_related("frame", "reviewed_by")
+    findings = list(shown.order_by("start_ms", "created_at"))
+    counts = Counter(all_findings.values_list("review_status", flat=True))
+    key_frames = {
+        str(f.frame_id): f.frame for f in findings if f.frame_id and f.frame is not None and f.frame.image
+    }
+    return ExportSnapshot(
+        session=session,
+        is_final=is_final,
+        findings=findings,
+        review_counts={status: counts.get(status, 0) for status in ReviewStatus.values},
+        key_frames=key_frames,
+        videos=list(session.videos.order_by("created_at")),
+        conversations=_conversations(session),
+        addenda=_addenda(session),
+        provenance=_provenance(session),
+        exported_at=timezone.now(),
+        exported_by=actor.get_username() if getattr(actor, "is_authenticated", False) else "",
+    )
+
+
+def export_list(*, session: ProcedureSession) -> QuerySet[Export]:
+    return Export.objects.filter(session=session).select_related("created_by").order_by("-created_at")

@@ -1,0 +1,134 @@
+"""The OpenAPI schema describes the API we serve, the docs page works offline, and a
+schemathesis run against our own schema finds no server error.
+
+Schemathesis drives the real WSGI application in-process (no socket), authenticated with a
+clinician's API token. Path ids are either generated (mostly unknown: 404s) or the ids of
+a real session and finding of that clinician, so the operations also run on real rows.
+Hypothesis is derandomized and bounded, so the run is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import schemathesis
+from django.contrib.staticfiles import finders
+from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.test import Client
+from django.urls import reverse
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+DESIGN_OPERATIONS = {
+    ("POST", "/api/v1/auth/token/"),
+    ("GET", "/api/v1/procedures/"), ("POST", "/api/v1/procedures/"),
+    ("GET", "/api/v1/procedures/{session_id}/"), ("PATCH", "/api/v1/procedures/{session_id}/"),
+    ("POST", "/api/v1/procedures/{session_id}/video/"),
+    ("GET", "/api/v1/procedures/{session_id}/findings/"),
+    ("PATCH", "/api/v1/findings/{finding_id}/"),
+    ("POST", "/api/v1/procedures/{session_id}/sign/"),
+    ("GET", "/api/v1/procedures/{session_id}/export/"),
+    ("GET", "/api/v1/procedures/{session_id}/fhir/"),
+}
+
+
+@pytest.fixture
+def schema_client(clinician):
+    client = Client()
+    client.force_login(clinician)
+    return client
+
+
+@pytest.mark.django_db
+def test_the_schema_lists_every_operation_of_the_design(schema_client):
+    response = schema_client.get(reverse("api-schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    served = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
+    assert DESIGN_OPERATIONS <= served, DESIGN_OPERATIONS - served
+    export = schema["paths"]["/api/v1/procedures/{session_id}/export/"]["get"]["responses"]["200"]["content"]
+    assert list(export) == ["application/zip"]
+    fhir = schema["paths"]["/api/v1/procedures/{session_id}/fhir/"]["get"]["responses"]["200"]["content"]
+    assert list(fhir) == ["application/fhir+json"]
+
+
+@pytest.mark.django_db
+def test_the_docs_page_loads_nothing_from_a_cdn(schema_client):
+    response = schema_client.get(reverse("api-docs"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    external = re.findall(r"""(?:src|href)=["'](https?:)?//[^"']+""", html)
+    assert not external, external
+    assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css"):
+        assert f"drf_spectacular_sidecar/swagger-ui-dist/{asset}" in html
+        assert finders.find(f"drf_spectacular_sidecar/swagger-ui-dist/{asset}"), asset
+
+
+def _load(auth: dict, real: dict):
+    loaded = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(),
+                                            headers={**auth, "Accept": "application/vnd.oai.openapi+json"})
+
+    @loaded.hook
+    def flatmap_path_parameters(context, path_parameters):
+        # Half the cases on the clinician's real session and finding, half on unknown ids.
+        if not path_parameters:
+            return st.just(path_parameters)
+        known = {k: real.get(k, v) for k, v in path_parameters.items()}
+        return st.sampled_from([path_parameters, known])
+
+    return loaded
+
+
+@pytest.fixture
+def live_app(clinician, session, media_root):
+    """The WSGI app inside this test's transaction, and a clinician's token for it."""
+    from analysis.tests.factories import FindingFactory
+
+    token = Token.objects.create(user=clinician).key
+    finding = FindingFactory(session=session)
+    cache.clear()  # throttling counters: this run sends a few hundred requests
+    # Django closes the database connection around every request; that would end the test's
+    # transaction. Django's own test client switches this off the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield {"Authorization": f"Token {token}"}, {"session_id": str(session.pk), "finding_id": str(finding.pk)}
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+        cache.clear()
+
+
+# schemathesis' own pytest integration (schema.parametrize / from_fixture) relies on pytest
+# internals that pytest 9 removed, so each operation runs under a plain Hypothesis @given.
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_no_operation_answers_with_a_server_error(live_app, mode):
+    auth, real = live_app
+    loaded = _load(auth, real)
+    operations = [result.ok() for result in loaded.get_all_operations()]
+    assert len(operations) >= len(DESIGN_OPERATIONS)
+    failures = []
+    for operation in operations:
+
+        @settings(max_examples=10, deadline=None, derandomize=True, database=None,
+                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=mode, headers=auth))
+        def run(case):
+            response = case.call(headers=auth)
+            case.validate_response(response, checks=[not_a_server_error])
+
+        try:
+            run()
+        except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert not failures, "\n\n".join(failures)
