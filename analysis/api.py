@@ -20,7 +20,6 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from medvision import roles
 from medvision.audit import log_access
 from procedures import access
 from procedures.api import AI_DISCLAIMER, ERRORS
@@ -30,32 +29,7 @@ from .engine import CATEGORIES, LOCATIONS
 from .models import Finding, ReviewStatus, Risk
 from .serializers import finding_event
 
-REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
 ALL_CATEGORIES = sorted({c for values in CATEGORIES.values() for c in values})
-
-
-def sees_report_only(user, session) -> bool:
-    """True when ``user`` reaches ``session`` only as an EHR connector (signed report view)."""
-    if roles.is_administrator(user) or roles.is_qa_reviewer(user):
-        return False
-    return not (roles.is_clinician(user) and session.clinician_id == user.pk)
-
-
-def visible_findings(user, session):
-    qs = selectors.finding_list(session=session)
-    if sees_report_only(user, session):
-        qs = qs.filter(review_status__in=REPORT_STATUSES)
-    return qs
-
-
-def get_visible_finding(user, finding_id) -> Finding:
-    finding = (
-        Finding.objects.filter(pk=finding_id, session__in=access.visible_sessions(user))
-        .select_related("session", "reviewed_by").first()
-    )
-    if finding is None or (sees_report_only(user, finding.session) and not finding.in_signed_report):
-        raise access.SessionNotFound("No such finding.")
-    return finding
 
 
 class ProvenanceSerializer(serializers.Serializer):
@@ -143,7 +117,7 @@ class SessionFindingList(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Finding.objects.none()
         self.session = access.get_visible_session(self.request.user, self.kwargs["session_id"])
-        return visible_findings(self.request.user, self.session)
+        return selectors.finding_list_for(user=self.request.user, session=self.session)
 
     @extend_schema(responses={200: FindingSerializer(many=True), **ERRORS})
     def get(self, request, *args, **kwargs):
@@ -207,7 +181,7 @@ class FindingDetail(generics.GenericAPIView):
 
     @extend_schema(responses={200: FindingDetailSerializer, **ERRORS})
     def get(self, request, finding_id):
-        finding = get_visible_finding(request.user, finding_id)
+        finding = selectors.finding_get_for(user=request.user, finding_id=finding_id)
         log_access(actor=request.user, instance=finding.session, what="api:finding", finding=str(finding.pk))
         return Response(FindingDetailSerializer(finding).data)
 
@@ -222,7 +196,7 @@ class FindingDetail(generics.GenericAPIView):
         ],
     )
     def patch(self, request, finding_id):
-        finding = get_visible_finding(request.user, finding_id)
+        finding = selectors.finding_get_for(user=request.user, finding_id=finding_id)
         reason = access.edit_refusal(request.user, finding.session)
         if reason:
             raise PermissionDenied(reason)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Finding, Frame
+from .models import Finding, Frame, ReviewStatus
+
+REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
 
 
 def finding_list(*, session, risk: str | None = None, review_status: str | None = None,
@@ -22,3 +24,27 @@ def finding_list(*, session, risk: str | None = None, review_status: str | None 
 
 def frame_list(*, session) -> QuerySet[Frame]:
     return Frame.objects.filter(session=session).order_by("timestamp_ms")
+
+
+def finding_list_for(*, user, session, **filters) -> QuerySet[Finding]:
+    """The findings of a session ``user`` already may see, as that user may see them."""
+    from procedures import access
+
+    qs = finding_list(session=session, **filters)
+    if access.sees_report_only(user, session):
+        qs = qs.filter(review_status__in=REPORT_STATUSES)
+    return qs
+
+
+def finding_get_for(*, user, finding_id) -> Finding:
+    """A finding of a session ``user`` may see, else ``SessionNotFound`` (a 404)."""
+    from procedures import access
+
+    try:
+        finding = (Finding.objects.filter(pk=finding_id, session__in=access.visible_sessions(user))
+                   .select_related("session", "reviewed_by").first())
+    except (ValueError, TypeError):
+        finding = None
+    if finding is None or (access.sees_report_only(user, finding.session) and not finding.in_signed_report):
+        raise access.SessionNotFound("No such finding.")
+    return finding

@@ -22,11 +22,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from analysis.models import Finding, Frame, ReviewStatus
+from analysis.selectors import REPORT_STATUSES
 from procedures.models import ProcedureSession, Video
 
 from .models import Export
 
-REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
 PROVENANCE_KEYS = ("backend", "model_id", "model_revision", "prompt_version", "is_demo")
 
 

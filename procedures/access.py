@@ -50,6 +50,14 @@ def get_visible_session(user, session_id) -> ProcedureSession:
         raise SessionNotFound("No such procedure session.") from None
 
 
+def sees_report_only(user, session: ProcedureSession) -> bool:
+    """True when ``user`` reaches ``session`` only as an EHR connector: they see the signed
+    report (confirmed and edited findings), not the proposals that were rejected."""
+    if roles.is_administrator(user) or roles.is_qa_reviewer(user):
+        return False
+    return not (roles.is_clinician(user) and session.clinician_id == user.pk)
+
+
 def can_create_sessions(user) -> bool:
     return roles.is_clinician(user)
 

@@ -59,3 +59,11 @@ def test_create_requires_csrf_token(clinician):
 
 def test_malformed_session_id_is_not_found(clinician):
     assert logged_in(clinician).get("/procedures/not-a-uuid/").status_code == 404
+
+
+def test_session_page_links_the_report_and_the_bundle(clinician, session, media_root):
+    page = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert reverse("exports:report", args=[session.pk]) in page
+    assert reverse("exports:bundle", args=[session.pk]) in page and "(preliminary)" in page
+    bundle = logged_in(clinician).get(reverse("exports:bundle", args=[session.pk]))
+    assert bundle.status_code == 200 and bundle["Content-Type"] == "application/zip"
