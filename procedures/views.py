@@ -6,7 +6,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+import os
+import re
+
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -98,4 +101,61 @@ def frame_image(request, session_id, frame_id):
         raise Http404("No such frame.")
     response = FileResponse(frame.image.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+RANGE_CHUNK = 1024 * 1024
+CONTAINER_TYPES = {"mov": "video/mp4", "mp4": "video/mp4", "webm": "video/webm", "matroska": "video/webm"}
+
+
+def _video_content_type(video) -> str:
+    names = (video.container or "").split(",")
+    for name in names:
+        if name in CONTAINER_TYPES:
+            return CONTAINER_TYPES[name]
+    return "application/octet-stream"
+
+
+def _ranged_file(path, start: int, end: int):
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        remaining = end - start + 1
+        while remaining > 0:
+            chunk = fh.read(min(RANGE_CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+
+@login_required
+def video_file(request, session_id, video_id):
+    """The recording, for people who may see the session, with HTTP Range support so the
+    page's player can seek to a finding (browsers need byte ranges to seek)."""
+    session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    video = session.videos.filter(pk=video_id).first()
+    if video is None or not video.file:
+        raise Http404("No such recording.")
+    path = video.file.path
+    size = os.path.getsize(path)
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", "").strip())
+    if match and (match.group(1) or match.group(2)):
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(int(match.group(2)) if match.group(2) else size - 1, size - 1)
+        else:  # "bytes=-N": the last N bytes
+            start, end = max(size - int(match.group(2)), 0), size - 1
+        if start > end or start >= size:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        response = StreamingHttpResponse(_ranged_file(path, start, end), status=206,
+                                         content_type=_video_content_type(video))
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+    else:
+        response = FileResponse(open(path, "rb"), content_type=_video_content_type(video))
+        response["Content-Length"] = str(size)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -80,6 +80,8 @@ HTTP_ROUTES = {
     "procedures:frame-image": Route(
         signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session", "frame_id": "frame"}
     ),
+    "procedures:video-file": Route(signed_in(200, other_clinician=404, connector=404),
+                                   kwargs={"session_id": "session", "video_id": "video"}),
     "procedures:live": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
     "procedures:finding-new": Route(signed_in(200, other_clinician=404, qa=403, connector=404),
                                     kwargs={"session_id": "session"}),
@@ -142,6 +144,17 @@ def frame(session, media_root):
 
 
 @pytest.fixture
+def video(session, media_root):
+    from django.core.files.base import ContentFile
+
+    from procedures.models import Video
+
+    video = Video(session=session, sha256="c" * 64, container="mov,mp4,m4a,3gp,3g2,mj2", state="done")
+    video.file.save("v.bin", ContentFile(b"\x00" * 2048), save=True)
+    return video
+
+
+@pytest.fixture
 def finding(session, frame):
     from analysis.tests.factories import FindingFactory
 
@@ -177,9 +190,9 @@ def _client_for(user):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
-def test_http_route_access(name, actors, session, frame, finding):
+def test_http_route_access(name, actors, session, frame, finding, video):
     route = HTTP_ROUTES[name]
-    placeholders = {"session": session.pk, "frame": frame.pk, "finding": finding.pk}
+    placeholders = {"session": session.pk, "frame": frame.pk, "finding": finding.pk, "video": video.pk}
     kwargs = {k: placeholders.get(v, v) for k, v in route.kwargs.items()}
     url = reverse(name, kwargs=kwargs)
     for role in ROLES:

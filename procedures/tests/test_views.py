@@ -67,3 +67,24 @@ def test_session_page_links_the_report_and_the_bundle(clinician, session, media_
     assert reverse("exports:bundle", args=[session.pk]) in page and "(preliminary)" in page
     bundle = logged_in(clinician).get(reverse("exports:bundle", args=[session.pk]))
     assert bundle.status_code == 200 and bundle["Content-Type"] == "application/zip"
+
+
+def test_recording_is_served_with_byte_ranges_for_seeking(clinician, session, media_root):
+    from django.core.files.base import ContentFile
+
+    from procedures.models import Video
+
+    data = bytes(range(256)) * 40
+    video = Video(session=session, sha256="d" * 64, container="mov,mp4,m4a,3gp,3g2,mj2", state="done")
+    video.file.save("v.bin", ContentFile(data), save=True)
+    url = reverse("procedures:video-file", args=[session.pk, video.pk])
+    client = logged_in(clinician)
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Content-Type"] == "video/mp4" and whole["Accept-Ranges"] == "bytes"
+    assert b"".join(whole.streaming_content) == data
+    part = client.get(url, HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 100-199/{len(data)}"
+    assert b"".join(part.streaming_content) == data[100:200]
+    tail = client.get(url, HTTP_RANGE="bytes=-10")
+    assert b"".join(tail.streaming_content) == data[-10:]
+    assert client.get(url, HTTP_RANGE=f"bytes={len(data) + 5}-").status_code == 416
