@@ -23,8 +23,12 @@ if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   mkdir -p "$cache"
   "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
+  # (This machine's pip configuration names local indexes that may not exist; their
+  # "Location ... is ignored" warnings are noise, so they are filtered out.)
+  # With pipefail the pipeline fails exactly when pip does.
+  quiet_pip() { "$venv/bin/python" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }; }
+  quiet_pip install --quiet --upgrade pip
+  quiet_pip install --quiet -r requirements-dev.txt
   touch "$venv/.complete"
 fi
 ln -sfn "$venv" .venv
