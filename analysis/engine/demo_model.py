@@ -33,10 +33,11 @@ from .schemas import (
 
 DEMO_MODEL_ID = "medvision-demo-gemma3-random (NOT a medical model)"
 # Bump when the build below changes, so that stale demo directories get rebuilt.
-DEMO_FORMAT_VERSION = 1
+DEMO_FORMAT_VERSION = 2  # 2: weights chosen so the demo proposes findings (see _write_demo_model)
 MARKER_FILE = "medvision_demo.json"
 
 SEED = 20240611
+SEED_ATTEMPTS = 32
 IMAGE_SIZE = 64
 PATCH_SIZE = 8
 MM_TOKENS_PER_IMAGE = 16
@@ -374,17 +375,24 @@ def _write_demo_model(directory: Path) -> None:
     token_ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
 
     config = demo_model_config(len(tokenizer), token_ids)
-    # Fixed seed: every build of the same format version has the same weights, so the
+    # A random model mostly answers "no finding", which would leave the demo's timeline and
+    # review workflow empty. So the build tries a fixed list of seeds and keeps the first
+    # whose weights propose findings on calibration frames. The findings stay meaningless
+    # (and flagged demo); only the demo's usefulness is chosen, deterministically: every
+    # build of the same format version ends with the same seed and the same weights, so the
     # weights hash in provenance is stable across machines.
-    torch.manual_seed(SEED)
-    model = Gemma3ForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=token_ids["<bos>"],
-        pad_token_id=token_ids["<pad>"],
-        eos_token_id=[token_ids["<eos>"], token_ids["<end_of_turn>"]],
-        do_sample=False,
-    )
-    model.save_pretrained(directory)
+    for seed in range(SEED, SEED + SEED_ATTEMPTS):
+        torch.manual_seed(seed)
+        model = Gemma3ForConditionalGeneration(config).eval()
+        model.generation_config = GenerationConfig(
+            bos_token_id=token_ids["<bos>"],
+            pad_token_id=token_ids["<pad>"],
+            eos_token_id=[token_ids["<eos>"], token_ids["<end_of_turn>"]],
+            do_sample=False,
+        )
+        model.save_pretrained(directory)
+        if _proposes_findings(directory, seed):
+            break
 
     files = sorted(p.name for p in directory.iterdir() if p.is_file())
     (directory / MARKER_FILE).write_text(
@@ -392,10 +400,47 @@ def _write_demo_model(directory: Path) -> None:
             {
                 "model_id": DEMO_MODEL_ID,
                 "format_version": DEMO_FORMAT_VERSION,
-                "seed": SEED,
+                "seed": seed,
                 "files": files,
                 "note": "Random weights. Not a medical model; its findings mean nothing.",
             },
             indent=2,
         )
     )
+
+
+def _calibration_frames():
+    """A test-card-like gradient with bars and a noisy frame: the demo must propose
+    findings on pictures like the ones a newcomer streams."""
+    import numpy as np
+
+    from .types import FrameInput
+
+    h, w = 240, 320
+    gradient = np.zeros((h, w, 3), dtype=np.uint8)
+    gradient[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
+    gradient[..., 1] = np.linspace(0, 255, h, dtype=np.uint8)[:, None]
+    gradient[:, ::40, 2] = 255
+    noise = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    return [FrameInput(image=gradient, timestamp_ms=0), FrameInput(image=noise, timestamp_ms=1000)]
+
+
+def _proposes_findings(directory: Path, seed: int) -> bool:
+    """Whether the weights just written answer "no_finding": false on every calibration
+    frame for every procedure type (greedy, through the real grammar-forced path)."""
+    from .backends.transformers_backend import TransformersAnalyzer
+    from .config import EngineConfig
+    from .schemas import PROCEDURE_TYPES
+
+    analyzer = TransformersAnalyzer(EngineConfig(backend="demo", model=str(directory), device="cpu"),
+                                    model_location=str(directory), backend_name="demo", is_demo=True, cpu_threads=1)
+    # Only the first ~20 tokens matter ('{"image_adequacy":...,"no_finding":false'), so
+    # the probe is cut short; the cut-off answers are not used for anything else.
+    analyzer.max_new_tokens_override = 24
+    try:
+        frames = _calibration_frames()
+        return all('"no_finding":false' in result.raw_output
+                   for procedure_type in PROCEDURE_TYPES
+                   for result in analyzer.analyze(frames, procedure_type))
+    finally:
+        analyzer.close()
