@@ -76,3 +76,10 @@ def _release_test_database_from_child_processes(django_db_setup, django_db_block
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(autouse=True)
+def _no_real_openai_key(settings):
+    """No test may reach the real OpenAI service, whatever the shell running it has set;
+    voice tests that need a key point it at a fake server on loopback."""
+    settings.OPENAI_API_KEY = ""

@@ -50,12 +50,18 @@ def get_visible_session(user, session_id) -> ProcedureSession:
         raise SessionNotFound("No such procedure session.") from None
 
 
+def is_owner(user, session: ProcedureSession) -> bool:
+    """The clinician the session belongs to (the only one who may change it or talk to
+    the voice copilot about it)."""
+    return roles.is_clinician(user) and session.clinician_id == user.pk
+
+
 def sees_report_only(user, session: ProcedureSession) -> bool:
     """True when ``user`` reaches ``session`` only as an EHR connector: they see the signed
     report (confirmed and edited findings), not the proposals that were rejected."""
     if roles.is_administrator(user) or roles.is_qa_reviewer(user):
         return False
-    return not (roles.is_clinician(user) and session.clinician_id == user.pk)
+    return not is_owner(user, session)
 
 
 def can_create_sessions(user) -> bool:
@@ -63,18 +69,14 @@ def can_create_sessions(user) -> bool:
 
 
 def can_edit(user, session: ProcedureSession) -> bool:
-    return (
-        roles.is_clinician(user)
-        and session.clinician_id == user.pk
-        and session.status != SessionStatus.SIGNED
-    )
+    return is_owner(user, session) and session.status != SessionStatus.SIGNED
 
 
 def edit_refusal(user, session: ProcedureSession) -> str | None:
     """Why ``user`` may not change ``session`` (None when they may)."""
     if session.status == SessionStatus.SIGNED:
         return "This session is signed and can no longer be changed; corrections are added as addenda."
-    if not (roles.is_clinician(user) and session.clinician_id == user.pk):
+    if not is_owner(user, session):
         return "Only the clinician who owns this session can change it."
     return None
 

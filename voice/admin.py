@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 
 from .models import Conversation, Utterance
 
@@ -7,20 +8,44 @@ class UtteranceInline(admin.TabularInline):
     model = Utterance
     extra = 0
     can_delete = False
-    fields = ["created_at", "role", "text", "tool_name", "tool_arguments", "tool_result"]
+    fields = [
+        "created_at",
+        "role",
+        "text",
+        "interrupted_at_ms",
+        "tool_name",
+        "tool_arguments",
+        "tool_result",
+        "upstream_item_id",
+    ]
     readonly_fields = fields
+    ordering = ["created_at"]
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "session", "user", "model", "started_at", "ended_at"]
+    """Read-only for everyone: a transcript is a record (QA reads it, nobody edits it)."""
+
+    list_display = ["id", "session", "user", "model", "started_at", "ended_at", "reconnects", "utterance_count"]
     list_filter = ["model", "started_at"]
-    search_fields = ["session__id", "user__username", "utterances__text"]
-    readonly_fields = ["id", "session", "user", "model", "started_at", "ended_at"]
+    list_select_related = ["session", "user"]
+    search_fields = ["id", "session__id", "user__username", "utterances__text", "utterances__tool_name"]
+    readonly_fields = ["id", "session", "user", "model", "started_at", "ended_at", "reconnects"]
+    date_hierarchy = "started_at"
     inlines = [UtteranceInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_utterances=Count("utterances"))
+
+    @admin.display(description="Entries", ordering="n_utterances")
+    def utterance_count(self, obj):
+        return obj.n_utterances
 
     def has_add_permission(self, request):
         return False

@@ -15,6 +15,9 @@ class Conversation(models.Model):
     model = models.CharField(max_length=100, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Upstream Realtime sessions end (time limit, network); the relay reconnects and goes on
+    # with the same Conversation. How many times that happened.
+    reconnects = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["started_at"]
@@ -40,6 +43,10 @@ class Utterance(models.Model):
     tool_name = models.CharField(max_length=64, blank=True)
     tool_arguments = models.JSONField(null=True, blank=True)
     tool_result = models.JSONField(null=True, blank=True)
+    # Assistant speech the clinician interrupted (barge-in): how much of it was played, in ms.
+    # The model's own context is truncated to the same point, so ``text`` may say more than
+    # was heard.
+    interrupted_at_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,141 @@
+"""Voice test fixtures: a fake Realtime server on loopback and a browser-side client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from medvision.routing import websocket_urlpatterns
+from medvision.ws_auth import WebSocketAuthStack
+
+from .fake_realtime import FakeRealtime
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture(autouse=True)
+def _never_the_real_service(settings):
+    """Whatever the environment says, no test may reach OpenAI: no key unless a test sets
+    one, and a base URL on loopback where nothing listens."""
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_REALTIME_BASE_URL = "ws://127.0.0.1:9/v1"
+    settings.OPENAI_REALTIME_MODEL = "gpt-realtime"
+
+
+@pytest.fixture
+async def fake_realtime():
+    async with FakeRealtime() as fake:
+        yield fake
+
+
+@pytest.fixture
+def realtime(settings, fake_realtime):
+    """The relay configured against the fake server."""
+    settings.OPENAI_API_KEY = "test-key"
+    settings.OPENAI_REALTIME_BASE_URL = fake_realtime.url
+    return fake_realtime
+
+
+@database_sync_to_async
+def session_cookie_for(user):
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}".encode()
+
+
+class Browser:
+    """The page's side of the voice socket: JSON events and binary audio, kept apart."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self.events: list[dict] = []
+        self.audio = bytearray()
+        self.audio_chunks = 0
+        self.closed_with = None
+
+    async def next(self, kind: str | None = None, predicate=lambda e: True, *, timeout: float = TIMEOUT) -> dict:
+        """The next JSON event (of type ``kind``), collecting audio on the way."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {kind or 'event'} within {timeout} s; got {[e['type'] for e in self.events]}")
+            message = await self.communicator.receive_output(timeout=remaining)
+            if message["type"] == "websocket.close":
+                self.closed_with = message.get("code")
+                raise ConnectionError(f"socket closed with {self.closed_with}; events {self.events}")
+            if message.get("bytes") is not None:
+                self.audio += message["bytes"]
+                self.audio_chunks += 1
+                continue
+            event = json.loads(message["text"])
+            self.events.append(event)
+            if (kind is None or event.get("type") == kind) and predicate(event):
+                return event
+
+    async def until_audio(self, n_bytes: int, *, timeout: float = TIMEOUT) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.audio) < n_bytes:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"got {len(self.audio)} of {n_bytes} audio bytes")
+            message = await self.communicator.receive_output(timeout=remaining)
+            if message.get("bytes") is not None:
+                self.audio += message["bytes"]
+                self.audio_chunks += 1
+            elif message["type"] == "websocket.send":
+                self.events.append(json.loads(message["text"]))
+            else:
+                raise ConnectionError(f"socket closed: {message}")
+
+    async def send(self, event: dict) -> None:
+        await self.communicator.send_to(text_data=json.dumps(event))
+
+    async def send_audio(self, pcm: bytes) -> None:
+        await self.communicator.send_to(bytes_data=pcm)
+
+    async def ready(self) -> dict:
+        return await self.next("status", lambda e: e.get("state") == "ready")
+
+    async def close(self) -> None:
+        await self.communicator.disconnect(timeout=TIMEOUT)
+
+
+@pytest.fixture
+async def open_voice():
+    """``browser = await open_voice(session, user)``: connected (or the close code)."""
+    opened: list[Browser] = []
+
+    async def _open(session, user, *, expect_accept: bool = True, origin: bytes = b"http://localhost"):
+        headers = [(b"origin", origin)]
+        if user is not None:
+            headers.append((b"cookie", await session_cookie_for(user)))
+        communicator = WebsocketCommunicator(
+            WebSocketAuthStack(URLRouter(websocket_urlpatterns)), f"/ws/procedures/{session.pk}/voice/", headers=headers
+        )
+        connected, code = await communicator.connect(timeout=TIMEOUT)
+        if not connected:
+            return code
+        browser = Browser(communicator)
+        opened.append(browser)
+        return browser
+
+    yield _open
+    for browser in opened:
+        try:
+            await browser.close()
+        except Exception:  # noqa: BLE001 - already closed by the test or the server
+            pass
