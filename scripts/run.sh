@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export DEBUG=${DEBUG:-true}
+export TQDM_DISABLE=1  # no progress bars from the demo model build and load
 PY=.venv/bin/python
 $PY manage.py migrate --noinput
 $PY manage.py build_demo_model
