@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import ClassVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from procedures.api import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 
 from .broadcast import register_server_loop, session_group
 
@@ -42,7 +45,8 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
         self.group = session_group(session.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "session": str(session.pk), "status": session.status})
+        await self.send_json({"type": "hello", "session": str(session.pk), "status": session.status,
+                              "notice": AI_DISCLAIMER})
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -58,7 +62,7 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
 class _RateLimiter:
     """Token bucket per session in this process: all of a session's sockets share it."""
 
-    buckets: dict = {}
+    buckets: ClassVar[dict] = {}  # shared on purpose: one bucket per session per process
 
     @classmethod
     def allow(cls, key, rate: float, now: float) -> bool:
@@ -139,7 +143,8 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "session": str(session.pk), "status": session.status,
-                              "procedure_type": session.procedure_type, "can_send_frames": may_send})
+                              "procedure_type": session.procedure_type, "can_send_frames": may_send,
+                              "notice": AI_DISCLAIMER})
         await self.send_json({"type": "snapshot", "findings": await _snapshot(session)})
 
     async def disconnect(self, code):

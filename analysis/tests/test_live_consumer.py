@@ -64,6 +64,7 @@ async def next_of(comm, kind):
 async def test_owner_streams_and_the_session_goes_live(clinician, session, queued):
     comm, hello = await connect(clinician, session)
     assert hello["can_send_frames"] is True
+    assert "NOT FOR CLINICAL USE" in hello["notice"] and "Health AI Developer Foundations" in hello["notice"]
     await comm.send_to(bytes_data=frame_message(1500))
     status = await next_of(comm, "status")
     assert status["received"] == 1 and status["dropped"] == 0
