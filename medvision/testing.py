@@ -94,3 +94,17 @@ def celery_worker(tmp_path: Path, queues: str = "gpu,celery"):
     with process(args, server_env(CELERY_EMBEDDED_WORKER="false"), log_path,
                  ready=lambda: "ready." in log_path.read_text(errors="replace")) as proc:
         yield proc
+
+
+def session_cookie_for(user) -> bytes:
+    """A ``Cookie`` header value logging ``user`` in, for WebSocket tests that need the
+    portal's cookie authentication (not a token)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}".encode()

@@ -4,11 +4,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from analysis.broadcast import abroadcast
+from medvision import testing
 from medvision.routing import websocket_urlpatterns
 from medvision.ws_auth import WebSocketAuthStack
 
@@ -19,14 +17,7 @@ def app():
     return WebSocketAuthStack(URLRouter(websocket_urlpatterns))
 
 
-@sync_to_async
-def session_cookie_for(user):
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}".encode()
+session_cookie_for = sync_to_async(testing.session_cookie_for)
 
 
 async def test_broadcast_reaches_every_open_page_of_the_session(session, clinician, qa_user):

@@ -9,10 +9,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.conf import settings as django_settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
+from medvision import testing
 from medvision.routing import websocket_urlpatterns
 from medvision.ws_auth import WebSocketAuthStack
 
@@ -44,14 +42,7 @@ def realtime(settings, fake_realtime):
     return fake_realtime
 
 
-@database_sync_to_async
-def session_cookie_for(user):
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}".encode()
+session_cookie_for = database_sync_to_async(testing.session_cookie_for)
 
 
 class Browser:
