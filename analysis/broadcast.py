@@ -39,19 +39,33 @@ def _message(event: dict) -> dict:
     return {"type": "session.event", "event": event}
 
 
-def broadcast(session_id, event: dict) -> None:
+def _deliver(send) -> None:
+    """Run ``send(layer)`` (a coroutine factory) from sync code, on the server's loop when
+    the layer is in memory (see the module docstring)."""
     layer = get_channel_layer()
     if layer is None:
         return
-    group = session_group(session_id)
+
+    async def _send():
+        await send(layer)
+
+    loop = _server_loop
+    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(_send(), loop).result(SEND_TIMEOUT_S)
+    else:
+        async_to_sync(_send)()
+
+
+def broadcast(session_id, event: dict) -> None:
     try:
-        loop = _server_loop
-        if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, _message(event)), loop).result(SEND_TIMEOUT_S)
-        else:
-            async_to_sync(layer.group_send)(group, _message(event))
-    except Exception:  # noqa: BLE001 - a page missing an update must never fail the analysis
+        _deliver(lambda layer: layer.group_send(session_group(session_id), _message(event)))
+    except Exception:
         logger.exception("Could not broadcast %s to session %s", event.get("type"), session_id)
+
+
+def send_to_channel(channel_name: str, message: dict) -> None:
+    """Reply to one consumer (e.g. the voice relay waiting for a "look again" answer)."""
+    _deliver(lambda layer: layer.send(channel_name, message))
 
 
 async def abroadcast(session_id, event: dict) -> None:

@@ -56,3 +56,19 @@ def analyze_live(session_id: str) -> int:
     from .live import live_analyze_pending
 
     return live_analyze_pending(session_id=session_id)
+
+
+@shared_task(name="analysis.tasks.analyze_clarify", acks_late=True, reject_on_worker_lost=True)
+def analyze_clarify(frame_id: str, procedure_type: str, question: str, reply_channel: str, request_id: str) -> None:
+    """GPU queue: answer a question about one frame and reply to the asking consumer."""
+    from .broadcast import send_to_channel
+    from .clarify import frame_clarify
+    from .models import Frame
+
+    try:
+        result = frame_clarify(frame=Frame.objects.get(pk=frame_id), procedure_type=procedure_type, question=question)
+    except Exception as exc:  # the asker must hear about it rather than wait for its timeout
+        result = {"ok": False, "error": f"The image model could not answer: {exc}"[:300]}
+        send_to_channel(reply_channel, {"type": "clarify.result", "request_id": request_id, "result": result})
+        raise
+    send_to_channel(reply_channel, {"type": "clarify.result", "request_id": request_id, "result": result})

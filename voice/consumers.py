@@ -26,6 +26,7 @@ import logging
 import uuid
 from collections import OrderedDict, deque
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -52,6 +53,8 @@ HEALTHY_SESSION_S = 30.0
 RESEED_UTTERANCES = 20
 AUDIO_ITEMS_REMEMBERED = 32
 BYTES_PER_MS = 48  # 24 kHz x 2 bytes
+# A "look again" answer waits behind at most one frame batch on the GPU worker.
+CLARIFY_TIMEOUT_S = 120.0
 
 
 def _event_id() -> str:
@@ -104,6 +107,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         self.tool_tasks: dict[str, list[asyncio.Task]] = {}
         self.finding_notes: deque[str] = deque()
         self.dropped_audio = 0
+        self.pending_clarify: dict[str, asyncio.Future] = {}
 
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -118,7 +122,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.session_id = session.pk
-        self.ctx = tools.ToolContext(session_id=session.pk, user=user)
+        self.ctx = tools.ToolContext(session_id=session.pk, user=user, clarify=self.clarify_on_gpu)
         await self.accept()
         if not selectors.voice_configured():
             await self.send_event({"type": "error", "code": "not_configured", "message": NOT_CONFIGURED, "fatal": True})
@@ -399,7 +403,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
                         await self.on_upstream_event(event, reconnect=had_session)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every way out leads to a retry or a message
+            except Exception as exc:
                 from websockets.exceptions import ConnectionClosed
 
                 if established_at is None and not isinstance(exc, ConnectionClosed):
@@ -582,6 +586,28 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         await self.send_event({"type": "tool", "name": name, "call_id": call_id, "status": "running"})
         task = self.spawn(self.run_tool_call(self.upstream, name, call_id, event.get("arguments")))
         self.tool_tasks.setdefault(event.get("response_id") or "", []).append(task)
+
+    async def clarify_on_gpu(self, frame, procedure_type: str, question: str) -> dict:
+        """"Look again" through the gpu queue: the GPU worker answers and replies to this
+        consumer's channel (``clarify_result``), so the web process never loads a model."""
+        from analysis.tasks import analyze_clarify
+
+        request_id = uuid.uuid4().hex
+        future = asyncio.get_running_loop().create_future()
+        self.pending_clarify[request_id] = future
+        try:
+            await sync_to_async(analyze_clarify.delay, thread_sensitive=False)(
+                str(frame.pk), procedure_type, question, self.channel_name, request_id)
+            return await asyncio.wait_for(future, CLARIFY_TIMEOUT_S)
+        except TimeoutError:
+            return {"ok": False, "error": "The image model did not answer in time; ask again in a moment."}
+        finally:
+            self.pending_clarify.pop(request_id, None)
+
+    async def clarify_result(self, message):
+        future = self.pending_clarify.get(message.get("request_id"))
+        if future is not None and not future.done():
+            future.set_result(message["result"])
 
     async def run_tool_call(self, conn, name: str, call_id: str, raw_arguments):
         if name in tools.TOOL_NAMES:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
+from analysis.clarify import frame_clarify, mmss
 from medvision.audit import log_access
 from procedures import access
 
@@ -135,17 +137,14 @@ class ToolContext:
 
     session_id: Any
     user: Any
+    # How "look again" reaches the image model: the relay consumer passes one that runs the
+    # analyze_clarify task on the gpu queue and waits for the reply; without one (tools used
+    # directly) the model runs in a worker thread of this process.
+    clarify: Callable[[Any, str, str], Awaitable[dict]] | None = None
 
 
 class ToolError(Exception):
     """A refusal the assistant should read out (bad argument, not found, not allowed)."""
-
-
-def mmss(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    seconds = int(ms) // 1000
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
 
 # --- helpers (sync, run in the database thread) -----------------------------------------
@@ -354,39 +353,11 @@ def _look_again_prepare(ctx: ToolContext, args: dict):
     return frame, session.procedure_type, question
 
 
-def _look_again_run(frame, procedure_type: str, question: str) -> dict:
-    """The slow part (the image model): runs in a worker thread, no database access."""
-    import io
-
-    from PIL import Image
-
-    from analysis.analyzer import configured_analyzer
-    from analysis.engine import FrameInput
-
-    with frame.image.open("rb") as fh:
-        image = Image.open(io.BytesIO(fh.read())).convert("RGB")
-    result = configured_analyzer().clarify(
-        FrameInput(image=image, timestamp_ms=frame.timestamp_ms, frame_id=str(frame.pk)), procedure_type, question
-    )
-    base = {
-        "frame_id": str(frame.pk),
-        "frame_time": mmss(frame.timestamp_ms),
-        "question": question,
-        "model": result.provenance.model_id,
-        "demo_model": result.provenance.is_demo,
-    }
-    if not result.ok or result.answer is None:
-        return {"ok": False, "error": result.error or "The image model gave no usable answer.", **base}
-    answer = result.answer
-    return {
-        "ok": True,
-        **base,
-        "answer": answer.answer,
-        "confidence": answer.confidence,
-        "relevant_category": answer.relevant_category,
-        "relevant_location": answer.relevant_location,
-        "image_adequacy": answer.image_adequacy,
-    }
+async def _clarify_in_thread(frame, procedure_type: str, question: str) -> dict:
+    # thread_sensitive=False: the model may take seconds; it must not hold up the database
+    # thread other consumers' writes go through, nor the event loop.
+    return await sync_to_async(frame_clarify, thread_sensitive=False)(
+        frame=frame, procedure_type=procedure_type, question=question)
 
 
 SYNC_TOOLS = {
@@ -428,7 +399,7 @@ def _run_sync(fn, ctx, args):
         return fn(ctx, args)
     except (ToolError, access.SessionNotFound, access.SessionReadOnly, ValidationError) as exc:
         return _refusal(exc)
-    except Exception as exc:  # noqa: BLE001 - a tool failure must not end the conversation
+    except Exception as exc:
         logger.exception("Voice tool %s failed", fn.__name__)
         return _refusal(exc)
 
@@ -445,13 +416,11 @@ async def execute(ctx: ToolContext, name: str, raw_arguments) -> tuple[dict, dic
     if name == "look_again":
         try:
             frame, procedure_type, question = await run_in_db(_look_again_prepare, ctx, args)
-            # thread_sensitive=False: the model may take seconds; it must not hold up the
-            # database thread other consumers' writes go through, nor the event loop.
-            result = await sync_to_async(_look_again_run, thread_sensitive=False)(frame, procedure_type, question)
-            return args, result
+            ask = ctx.clarify or _clarify_in_thread
+            return args, await ask(frame, procedure_type, question)
         except (ToolError, access.SessionNotFound, access.SessionReadOnly, ValidationError) as exc:
             return args, _refusal(exc)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.exception("Voice tool look_again failed")
             return args, {"ok": False, "error": f"The image model could not answer: {exc}"[:300]}
     return args, {"ok": False, "error": f"There is no tool called {name!r}."}

@@ -241,3 +241,17 @@ async def test_results_reach_every_open_page(clinician, qa_user, session, monkey
     for page in (owner, watcher, late):
         await page.disconnect()
     assert services  # imported for the monkeypatch target's module to be loaded
+
+
+class ClarifyingAnalyzer(FakeAnalyzer):
+    """Answers every "look again" question the same way (for the clarify plumbing tests)."""
+
+    def clarify(self, frame, procedure_type, question):
+        from analysis.engine import ClarifyResult, clarify_model
+        from analysis.tests.fakes import PROVENANCE
+
+        answer = clarify_model(procedure_type).model_validate({
+            "answer": "Regular margin.", "confidence": 0.5, "relevant_category": "polyp",
+            "relevant_location": "sigmoid_colon", "image_adequacy": "adequate"})
+        return ClarifyResult(frame_id=frame.frame_id, timestamp_ms=frame.timestamp_ms, question=question, ok=True,
+                             answer=answer, error=None, raw_output=answer.model_dump_json(), provenance=PROVENANCE)

@@ -135,3 +135,24 @@ def test_a_confirmed_finding_is_not_extended(session, monkeypatch, clinician):
     first.refresh_from_db()
     assert (first.start_ms, first.end_ms) == (0, 0)  # a clinician's decision is not moved under them
     assert Finding.objects.filter(session=session).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_look_again_runs_as_a_gpu_task_and_replies_to_the_asker(session, media_root, monkeypatch):
+    """analyze_clarify answers on the gpu queue and sends the answer to the consumer's channel."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from analysis.tasks import analyze_clarify
+    from analysis.tests.test_live_consumer import ClarifyingAnalyzer
+
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: ClarifyingAnalyzer())
+    frame = make_frame(session, ts=65_000)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    assert analyze_clarify.app.amqp.router.route({}, analyze_clarify.name)["queue"].name == "gpu"
+    analyze_clarify(str(frame.pk), "colonoscopy", "Is the margin regular?", channel, "req-1")
+    message = async_to_sync(layer.receive)(channel)
+    assert message["type"] == "clarify.result" and message["request_id"] == "req-1"
+    assert message["result"]["ok"] is True and message["result"]["frame_time"] == "01:05"
+    assert message["result"]["answer"] == "Regular margin." and message["result"]["question"] == "Is the margin regular?"

@@ -420,3 +420,39 @@ async def test_a_signed_session_can_be_discussed_but_not_changed(realtime, open_
     assert done["ok"] is False and "signed" in done["summary"]
     await browser.close()
     assert await database_sync_to_async(Finding.objects.filter(session=session, review_status="confirmed").count)() == 1
+
+
+async def test_look_again_is_answered_by_the_gpu_worker_not_the_web_process(
+    realtime, open_voice, session, clinician, media_root, monkeypatch
+):
+    import threading
+
+    from analysis import tasks
+    from analysis.services import frame_create
+    from analysis.tests.fakes import jpeg_bytes
+    from analysis.tests.test_live_consumer import ClarifyingAnalyzer
+
+    frame = await database_sync_to_async(frame_create)(
+        session=session, source="live", timestamp_ms=3000, jpeg=jpeg_bytes(), width=64, height=48)
+    sent = []
+
+    def gpu_worker(*args):  # what `celery -Q gpu` does with the message, in another thread
+        sent.append(args)
+        threading.Thread(target=tasks.analyze_clarify, args=args).start()
+
+    monkeypatch.setattr(tasks.analyze_clarify, "delay", gpu_worker)
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: ClarifyingAnalyzer())
+    realtime.responders.append(lambda c, e: c.call_function("look_again", {"question": "Is the margin regular?"}))
+    realtime.responders.append(lambda c, e: c.speak("The margin looks regular.", pcm_tone(50)))
+
+    browser = await open_voice(session, clinician)
+    await browser.ready()
+    upstream = await realtime.connection(0)
+    await browser.send({"type": "text", "text": "Look again: is the margin regular?"})
+    output = await upstream.wait_for("conversation.item.create", lambda e: e["item"]["type"] == "function_call_output")
+    result = json.loads(output["item"]["output"])
+    assert result["ok"] and result["answer"] == "Regular margin." and result["frame_id"] == str(frame.pk)
+    ((frame_id, procedure_type, question, reply_channel, _request_id),) = sent
+    assert (frame_id, procedure_type, question) == (str(frame.pk), "colonoscopy", "Is the margin regular?")
+    assert reply_channel  # the answer came back to this consumer's own channel
+    await browser.close()
