@@ -83,3 +83,14 @@ def _no_real_openai_key(settings):
     """No test may reach the real OpenAI service, whatever the shell running it has set;
     voice tests that need a key point it at a fake server on loopback."""
     settings.OPENAI_API_KEY = ""
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """pytest-django deletes the SQLite test database file but not WAL mode's -wal/-shm
+    companions; remove this process's so they do not pile up in var/."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and name:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
