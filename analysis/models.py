@@ -27,8 +27,15 @@ class AnalysisProvenance(models.Model):
     raw_output = models.TextField(blank=True)
     is_demo = models.BooleanField(default=False)
 
+    # The columns above, as copied from a frame onto the findings proposed from it.
+    PROVENANCE_FIELDS = ("backend", "model_id", "model_revision", "prompt_version", "generation_params",
+                         "latency_ms", "is_demo", "raw_output")
+
     class Meta:
         abstract = True
+
+    def provenance_values(self) -> dict:
+        return {name: getattr(self, name) for name in self.PROVENANCE_FIELDS}
 
     def set_provenance(self, provenance: dict, raw_output: str = "") -> None:
         self.backend = provenance.get("backend", "")
@@ -97,6 +104,9 @@ class Risk(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
+
+
+RISK_RANK = {Risk.LOW: 1, Risk.MEDIUM: 2, Risk.HIGH: 3}  # for "the highest risk" and sorting
 
 
 class ReviewStatus(models.TextChoices):

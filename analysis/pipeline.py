@@ -26,13 +26,12 @@ from procedures.models import ProcedureSession, SessionStatus, Video, VideoState
 
 from . import services
 from .broadcast import broadcast
-from .models import AnalysisState, Finding, FindingOrigin, Frame, FrameSource
+from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, FrameSource
 from .serializers import finding_event
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 1.0
-RISK_ORDER = {"low": 1, "medium": 2, "high": 3}
 
 
 def _announce(video: Video, **extra) -> None:
@@ -178,7 +177,7 @@ def _merged_timeline(video: Video):
     timeline = merge_detections(
         [(f.timestamp_ms, str(f.pk), (f.analysis or {}).get("findings", [])) for f in frames],
         max_gap_ms=settings.FINDING_MERGE_MAX_GAP_MS,
-        risk_rank=lambda risk: RISK_ORDER.get(risk, 0),
+        risk_rank=lambda risk: RISK_RANK.get(risk, 0),
     )
     return timeline, by_id
 
@@ -202,8 +201,7 @@ def video_summarise(video_id) -> None:
                     category=item.category, location=item.location or "", risk=item.risk,
                     confidence=item.confidence, size_mm=det.get("size_mm"), label=det.get("label", ""),
                     description=det.get("description", ""), suggested_next_step=det.get("suggested_next_step", ""),
-                    **{k: getattr(key_frame, k) for k in ("backend", "model_id", "model_revision", "prompt_version",
-                                                          "generation_params", "latency_ms", "is_demo", "raw_output")},
+                    **key_frame.provenance_values(),
                 ),
             )
             if was_created:
@@ -231,7 +229,7 @@ def _summary(video: Video, timeline, frames_by_id) -> dict:
     for item in timeline:
         by_risk[item.risk] = by_risk.get(item.risk, 0) + 1
         by_category[item.category] = by_category.get(item.category, 0) + 1
-    ranked = sorted(timeline, key=lambda t: (-RISK_ORDER.get(t.risk, 0), -(t.confidence or 0), t.start_ms))
+    ranked = sorted(timeline, key=lambda t: (-RISK_RANK.get(t.risk, 0), -(t.confidence or 0), t.start_ms))
     frame_states = dict(video.frames.values_list("analysis_state").annotate(n=Count("pk")))
     return {
         "findings": len(timeline),

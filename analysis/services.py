@@ -20,7 +20,7 @@ from procedures import access
 from procedures.models import ProcedureSession
 
 from .broadcast import broadcast
-from .models import AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
+from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
 from .serializers import finding_event, frame_event
 
 logger = logging.getLogger(__name__)
@@ -184,9 +184,6 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
     return counts
 
 
-RISK_RANK = {"low": 1, "medium": 2, "high": 3}
-PROVENANCE_FIELDS = ("backend", "model_id", "model_revision", "prompt_version", "generation_params", "latency_ms",
-                     "is_demo")
 
 
 def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Finding]:
@@ -223,7 +220,7 @@ def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Fin
                 category=proposal.category, location=proposal.location, risk=proposal.risk,
                 confidence=proposal.confidence, size_mm=proposal.size_mm, label=proposal.label,
                 description=proposal.description, suggested_next_step=proposal.suggested_next_step,
-                raw_output=raw_output, **{k: getattr(frame, k) for k in PROVENANCE_FIELDS},
+                **{**frame.provenance_values(), "raw_output": raw_output},
             ),
         )
         if was_created:

@@ -281,11 +281,25 @@ def _image_processor_class():
         return Gemma3ImageProcessor
 
 
+def gemma3_image_processor(image_size: int):
+    """Gemma 3's image preprocessing (square resize, [-1, 1] normalisation, no pan-and-scan),
+    as MedGemma's processor config has it, at ``image_size`` pixels."""
+    return _image_processor_class()(
+        size={"height": image_size, "width": image_size},
+        do_resize=True,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        do_convert_rgb=True,
+        do_pan_and_scan=False,
+    )
+
+
 def _build_processor(rng: random.Random):
     from transformers import GemmaTokenizer
     from transformers.models.gemma3 import Gemma3Processor
 
-    ImageProcessor = _image_processor_class()
     vocab, merges = _build_tokenizer_backend(rng)
     tokenizer = GemmaTokenizer(
         vocab=vocab,
@@ -304,16 +318,7 @@ def _build_processor(rng: random.Random):
         replace_extra_special_tokens=False,
     )
     tokenizer.padding_side = "left"
-    image_processor = ImageProcessor(
-        size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
-        do_resize=True,
-        do_rescale=True,
-        do_normalize=True,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-        do_convert_rgb=True,
-        do_pan_and_scan=False,
-    )
+    image_processor = gemma3_image_processor(IMAGE_SIZE)
     return Gemma3Processor(
         image_processor=image_processor,
         tokenizer=tokenizer,

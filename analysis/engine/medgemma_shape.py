@@ -88,19 +88,10 @@ def medgemma_shaped_processor(demo_model_dir: str | Path):
     from transformers import AutoProcessor
     from transformers.models.gemma3 import Gemma3Processor
 
-    from .demo_model import _image_processor_class
+    from .demo_model import gemma3_image_processor
 
     demo = AutoProcessor.from_pretrained(demo_model_dir, local_files_only=True)
-    image_processor = _image_processor_class()(
-        size={"height": VISION["image_size"], "width": VISION["image_size"]},
-        do_resize=True,
-        do_rescale=True,
-        do_normalize=True,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-        do_convert_rgb=True,
-        do_pan_and_scan=False,
-    )
+    image_processor = gemma3_image_processor(VISION["image_size"])
     return Gemma3Processor(
         image_processor=image_processor,
         tokenizer=demo.tokenizer,
