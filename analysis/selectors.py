@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Finding, Frame, ReviewStatus
+from .models import AnalysisState, Finding, Frame, FrameSource, ReviewStatus
 
 REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
 
@@ -24,6 +24,12 @@ def finding_list(*, session, risk: str | None = None, review_status: str | None 
 
 def frame_list(*, session) -> QuerySet[Frame]:
     return Frame.objects.filter(session=session).order_by("timestamp_ms")
+
+
+def live_frames_in_flight(*, session) -> int:
+    """Live frames still waiting for, or on, the model: proposals may yet come from them."""
+    return Frame.objects.filter(session=session, source=FrameSource.LIVE,
+                                analysis_state__in=(AnalysisState.PENDING, AnalysisState.ANALYSING)).count()
 
 
 def finding_list_for(*, user, session, **filters) -> QuerySet[Finding]:

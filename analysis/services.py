@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from medvision.audit import acting_as
 from procedures import access
-from procedures.models import ProcedureSession
+from procedures.models import ProcedureSession, SessionStatus
 
 from .broadcast import broadcast
 from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
@@ -246,8 +246,17 @@ def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
     provenance = result.provenance.as_dict()
     created: list[Finding] = []
     with transaction.atomic():
+        session_id, source = Frame.objects.values_list("session_id", "source").get(pk=frame_id)
+        if source == FrameSource.LIVE:
+            # A live result can race the sign-off. Lock the session row first, as sign-off
+            # does (same order, no deadlock): the result is either recorded before the
+            # signature, and counted by it, or finds its frame cancelled. (Recorded frames
+            # cannot race it: signing is refused while a recording is processed.)
+            ProcedureSession.objects.select_for_update().only("pk").get(pk=session_id)
         frame = Frame.objects.select_for_update().select_related("session").get(pk=frame_id)
         if frame.analysis_state not in (AnalysisState.PENDING, AnalysisState.ANALYSING):
+            return frame, []
+        if frame.session.status == SessionStatus.SIGNED:
             return frame, []
         frame.set_provenance(provenance, raw_output=result.raw_output)
         frame.analysed_at = timezone.now()

@@ -104,6 +104,12 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
         access.ensure_editable(actor, session)
         if session.status == SessionStatus.PROCESSING:
             raise NotAllowed("The recording is still being analysed; sign once processing has finished.")
+        # Live frames still waiting for (or on) the GPU are cancelled *before* counting
+        # undecided proposals: the update waits for any result being recorded right now, so
+        # a proposal it creates is counted, and no result can add one after the signature.
+        # (If this sign-off is then refused, the cancelled frames stay cancelled: the stream
+        # has stopped and newer frames analyse as usual.)
+        live_frames_cancel(session)
         undecided = session.findings.filter(review_status=ReviewStatus.PROPOSED).count()
         if undecided:
             raise NotAllowed(
@@ -118,6 +124,19 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
             session.ended_at = session.started_at
         session.save(update_fields=["status", "signed_by", "signed_at", "ended_at", "updated_at"])
     return session
+
+
+LIVE_CANCELLED = "Not analysed: the report was signed before the model reached this frame."
+
+
+def live_frames_cancel(session: ProcedureSession) -> int:
+    """Mark live frames still waiting for (or being run through) the model as skipped.
+    Their results, if any arrive, are then ignored. Returns how many were cancelled."""
+    from analysis.models import AnalysisState, Frame, FrameSource
+
+    return (Frame.objects.filter(session=session, source=FrameSource.LIVE,
+                                 analysis_state__in=(AnalysisState.PENDING, AnalysisState.ANALYSING))
+            .update(analysis_state=AnalysisState.SKIPPED, analysis_error=LIVE_CANCELLED))
 
 
 def addendum_create(*, actor, session: ProcedureSession, text: str, finding=None):

@@ -98,8 +98,16 @@ def test_stream_review_sign_in_a_browser(page, browser_user, demo_model_dir, med
         if page.is_enabled("#stop-stream"):  # the 4 s recording may have ended already
             page.click("#stop-stream")
 
-        # Review the rest on the session page and sign.
+        # Review the rest on the session page and sign, as a clinician would: once the page
+        # no longer says that live frames are still being analysed (their proposals could
+        # otherwise arrive between the last rejection and the signature).
         page.goto(f"{base}/procedures/{session.pk}/")
+        for _ in range(60):
+            if page.locator("#live-in-flight").count() == 0:
+                break
+            page.wait_for_timeout(1000)
+            page.reload()
+        assert page.locator("#live-in-flight").count() == 0, "live analysis did not finish within 60 s"
         while page.locator("tr.review-proposed button.reject").count():
             page.locator("tr.review-proposed button.reject").first.click()
             page.wait_for_load_state()

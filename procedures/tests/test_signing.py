@@ -96,3 +96,61 @@ def test_detail_page_says_why_it_is_read_only(signed_session, clinician):
     client.force_login(clinician)
     body = client.get(reverse("procedures:detail", args=[signed_session.pk])).content.decode()
     assert "This session is signed and can no longer be changed" in body
+
+
+# --- Live analyses still in flight at sign-off ------------------------------------------
+
+def _live_frame(session, ts):
+    from analysis.tests.fakes import jpeg_bytes
+
+    return analysis_services.frame_create(session=session, source="live", timestamp_ms=ts,
+                                          jpeg=jpeg_bytes(seed=ts), width=64, height=48)
+
+
+def _polyp_result(frame):
+    from analysis.tests.fakes import FakeAnalyzer
+
+    stub = type("F", (), {"frame_id": str(frame.pk), "timestamp_ms": frame.timestamp_ms})()
+    return FakeAnalyzer().analyze([stub], "colonoscopy")[0]
+
+
+def test_signing_cancels_live_frames_still_waiting_for_the_model(session, clinician):
+    from analysis.models import AnalysisState, Finding
+
+    waiting, on_gpu = _live_frame(session, 1000), _live_frame(session, 1500)
+    type(on_gpu).objects.filter(pk=on_gpu.pk).update(analysis_state=AnalysisState.ANALYSING)
+    services.session_sign(actor=clinician, session=session)
+    for frame in (waiting, on_gpu):
+        frame.refresh_from_db()
+        assert frame.analysis_state == AnalysisState.SKIPPED
+        assert frame.analysis_error == services.LIVE_CANCELLED
+    # The model's answer for the frame it was working on arrives after the signature: ignored.
+    analysis_services.frame_record_result(frame_id=on_gpu.pk, result=_polyp_result(on_gpu))
+    assert not Finding.objects.filter(session=session).exists()
+
+
+def test_a_proposal_recorded_before_the_signature_must_still_be_decided(session, clinician):
+    frame = _live_frame(session, 1000)
+    analysis_services.frame_record_result(frame_id=frame.pk, result=_polyp_result(frame))
+    with pytest.raises(services.NotAllowed, match="1 proposed finding"):
+        services.session_sign(actor=clinician, session=session)
+
+
+def test_a_result_for_a_signed_session_adds_no_proposal(signed_session):
+    # Even a frame that somehow escaped cancellation cannot add to a signed report.
+    from analysis.models import AnalysisState
+
+    frame = _live_frame(signed_session, 5000)
+    type(frame).objects.filter(pk=frame.pk).update(analysis_state=AnalysisState.ANALYSING)
+    _, created = analysis_services.frame_record_result(frame_id=frame.pk, result=_polyp_result(frame))
+    assert created == []
+    assert signed_session.findings.count() == 1
+
+
+def test_detail_page_tells_the_clinician_about_frames_still_being_analysed(session, clinician):
+    _live_frame(session, 1000)
+    client = Client()
+    client.force_login(clinician)
+    body = client.get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert "1 live frame still being analysed" in body
+    assert "Signing now cancels it." in body
