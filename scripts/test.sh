@@ -11,18 +11,23 @@ PY=.venv/bin/python
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/medvision}
 REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
-# Browser tests drive Debian's Chromium (never a browser downloaded by a tool).
-if ! command -v chromium >/dev/null 2>&1; then
+# Browser tests drive Debian's Chromium (never a browser downloaded by a tool). Debian's
+# ffmpeg brings ffprobe, so both video header readers are tested (the app itself needs
+# neither package: the imageio-ffmpeg wheel's ffmpeg is enough to run it).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "==> installing Debian packages for the tests: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "WARNING: chromium is not installed; browser tests will skip (and fail under CI=true)." >&2
+    echo "WARNING: not installed: ${missing[*]}; browser / ffprobe tests will skip (browser tests fail under CI=true)." >&2
   fi
 fi
 
 unset DATABASE_URL REDIS_URL
-echo "==> [1/2] embedded profile (SQLite, in-memory channel layer and broker)"
+echo "==> [1/2] embedded profile (SQLite, in-memory channel layer and broker; ffmpeg and ffprobe from PATH)"
 $PY -m pytest "$@"
 
 services_up() {
@@ -49,5 +54,9 @@ if ! services_up; then
   echo "WARNING: services profile skipped (PostgreSQL/Redis not reachable)." >&2
   exit 0
 fi
-echo "==> [2/2] services profile (PostgreSQL + Redis)"
-DATABASE_URL=$PG_URL REDIS_URL=$REDIS MEDVISION_PROFILE_UNDER_TEST=services $PY -m pytest "$@"
+# The second run also uses the other ffmpeg: the imageio-ffmpeg wheel's static build, with
+# no ffprobe, which is what a plain `pip install` deployment runs.
+WHEEL_FFMPEG=$($PY -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
+echo "==> [2/2] services profile (PostgreSQL + Redis; the imageio-ffmpeg wheel's ffmpeg, no ffprobe)"
+DATABASE_URL=$PG_URL REDIS_URL=$REDIS MEDVISION_PROFILE_UNDER_TEST=services \
+  FFMPEG_BINARY=$WHEEL_FFMPEG FFPROBE_BINARY=none $PY -m pytest "$@"

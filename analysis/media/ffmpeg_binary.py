@@ -1,9 +1,13 @@
 """Where the ffmpeg (and, when installed, ffprobe) executables live.
 
-A system ffmpeg on PATH wins: it is what operators install and patch. Otherwise we use the
-static build that the ``imageio-ffmpeg`` wheel ships, so a plain ``pip install`` is enough to
-run the pipeline. That wheel ships ffmpeg only, never ffprobe, which is why every caller must
-work with ``ffprobe_exe() is None``.
+An operator's explicit choice wins (``FFMPEG_BINARY`` / ``FFPROBE_BINARY``; the latter may be
+"none"). Then a system ffmpeg on PATH: it is what operators install and patch. Otherwise we
+use the static build that the ``imageio-ffmpeg`` wheel ships, so a plain ``pip install`` is
+enough to run the pipeline. That wheel ships ffmpeg only, never ffprobe, which is why every
+caller must work with ``ffprobe_exe() is None``.
+
+The settings are read from Django when it is configured (validated there at start-up), else
+from the environment, so benchmarks and scripts without Django pick the same binaries.
 """
 
 from __future__ import annotations
@@ -19,9 +23,20 @@ class FFmpegNotFound(RuntimeError):
     """Neither a system ffmpeg nor the imageio-ffmpeg wheel is available."""
 
 
+def _configured(name: str) -> str:
+    from django.conf import settings
+
+    if settings.configured:
+        return getattr(settings, name, "") or ""
+    return os.environ.get(name, "").strip()
+
+
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
     """Absolute path of the ffmpeg executable (cached for the life of the process)."""
+    configured = _configured("FFMPEG_BINARY")
+    if configured:
+        return configured
     on_path = shutil.which("ffmpeg")
     if on_path:
         return on_path
@@ -40,8 +55,12 @@ def ffmpeg_exe() -> str:
 
 @functools.lru_cache(maxsize=1)
 def ffprobe_exe() -> str | None:
-    """Path of ffprobe when one is on PATH, else None (imageio-ffmpeg never provides it)."""
-    return shutil.which("ffprobe")
+    """Path of ffprobe: the configured one, else one on PATH, else None (imageio-ffmpeg
+    never provides it; ``FFPROBE_BINARY=none`` asks for None)."""
+    configured = _configured("FFPROBE_BINARY")
+    if configured == "none":
+        return None
+    return configured or shutil.which("ffprobe")
 
 
 @functools.lru_cache(maxsize=1)

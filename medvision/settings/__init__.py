@@ -275,6 +275,10 @@ if ANALYZER_BACKEND == "openai_compatible" and not OPENAI_COMPATIBLE_BASE_URL:
     raise ImproperlyConfigured("ANALYZER_BACKEND=openai_compatible needs OPENAI_COMPATIBLE_BASE_URL.")
 
 # --- recorded video pipeline -----------------------------------------------------------
+# ffmpeg/ffprobe: empty = the ones on PATH, else the imageio-ffmpeg wheel's ffmpeg (which
+# ships no ffprobe). FFPROBE_BINARY=none probes with ffmpeg alone even when ffprobe exists.
+FFMPEG_BINARY = env.executable_or_empty("FFMPEG_BINARY")
+FFPROBE_BINARY = env.executable_or_empty("FFPROBE_BINARY", allowed_words=("none",))
 VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", default=4 * 1024**3, minimum=1024)
 VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", default=4096, minimum=16)
 VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", default=4096, minimum=16)

@@ -7,6 +7,7 @@ not understand, and say which variable is wrong, so every read goes through ``St
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -56,6 +57,15 @@ class StrictEnv(environ.Env):
             raise ImproperlyConfigured(
                 f"{var} must be one of {', '.join(sorted(choices))}; got {value!r}."
             )
+        return value
+
+    def executable_or_empty(self, var, *, allowed_words=()):
+        """A path to an executable file, one of ``allowed_words``, or empty (= default)."""
+        value = str(self._raw(var, "")).strip()
+        if value and value not in allowed_words and not (os.path.isfile(value) and os.access(value, os.X_OK)):
+            words = f" or {' / '.join(allowed_words)}" if allowed_words else ""
+            raise ImproperlyConfigured(f"{var} must be the path of an executable file{words}; "
+                                       f"{value!r} is not one.")
         return value
 
     def url_or_empty(self, var, schemes, default=""):

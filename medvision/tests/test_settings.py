@@ -30,6 +30,8 @@ def run_django(env_overrides, *args):
         ("DATABASE_URL", "mysql://db/medvision", "DATABASE_URL must be a URL starting with"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a URL starting with"),
         ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE names '/nonexistent/secret'"),
+        ("FFMPEG_BINARY", "/nonexistent/ffmpeg", "FFMPEG_BINARY must be the path of an executable file"),
+        ("FFPROBE_BINARY", "/", "FFPROBE_BINARY must be the path of an executable file or none"),
     ],
 )
 def test_it_refuses_to_start_on_a_bad_value_and_names_it(variable, value, expected):

@@ -9,7 +9,9 @@ _CACHED = (ffmpeg_binary.ffmpeg_exe, ffmpeg_binary.ffprobe_exe, ffmpeg_binary.ff
 
 
 @pytest.fixture(autouse=True)
-def _clear_caches():
+def _clear_caches(settings):
+    # Start from "nothing configured" (the services test run configures both binaries).
+    settings.FFMPEG_BINARY = settings.FFPROBE_BINARY = ""
     # The lookups are cached per process; other tests must not see a faked PATH.
     for fn in _CACHED:
         fn.cache_clear()
@@ -32,6 +34,33 @@ def test_it_falls_back_to_the_imageio_ffmpeg_binary(monkeypatch):
     assert exe == imageio_ffmpeg.get_ffmpeg_exe()
     assert os.access(exe, os.X_OK)
     assert ffmpeg_binary.ffprobe_exe() is None
+
+
+def test_the_operators_choice_wins_over_path(monkeypatch, settings, tmp_path):
+    monkeypatch.setattr(ffmpeg_binary.shutil, "which", lambda name: f"/usr/bin/{name}")
+    settings.FFMPEG_BINARY = "/opt/ffmpeg-7/bin/ffmpeg"
+    settings.FFPROBE_BINARY = "/opt/ffmpeg-7/bin/ffprobe"
+    assert ffmpeg_binary.ffmpeg_exe() == "/opt/ffmpeg-7/bin/ffmpeg"
+    assert ffmpeg_binary.ffprobe_exe() == "/opt/ffmpeg-7/bin/ffprobe"
+
+
+def test_ffprobe_can_be_switched_off_even_when_installed(monkeypatch, settings):
+    monkeypatch.setattr(ffmpeg_binary.shutil, "which", lambda name: f"/usr/bin/{name}")
+    settings.FFPROBE_BINARY = "none"
+    assert ffmpeg_binary.ffprobe_exe() is None
+
+
+def test_without_django_settings_it_reads_the_environment():
+    import subprocess
+    import sys
+
+    code = ("from analysis.media import ffmpeg_binary as b; "
+            "print(b.ffmpeg_exe()); print(b.ffprobe_exe())")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(FFMPEG_BINARY="/opt/x/ffmpeg", FFPROBE_BINARY="none")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    assert out.stdout.split() == ["/opt/x/ffmpeg", "None"]
 
 
 def test_it_caches_the_lookup(monkeypatch):

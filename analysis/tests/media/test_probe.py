@@ -6,15 +6,17 @@ import shutil
 import pytest
 
 from analysis.media import testvideos as tv
+from analysis.media.ffmpeg_binary import ffprobe_exe
 from analysis.media.probe import InvalidVideo, ProbeError, VideoInfo, _build_info, probe_video, sha256_file
 from analysis.media.probe_parse import RawProbe, RawStream
 
-HAS_FFPROBE = shutil.which("ffprobe") is not None
+HAS_FFPROBE = ffprobe_exe() is not None
 
-# The ffmpeg reader runs everywhere (CI has no ffprobe); ffprobe's only where it is installed.
+# The ffmpeg reader runs everywhere; ffprobe's where it is installed (scripts/test.sh installs
+# it, and runs the second profile with FFPROBE_BINARY=none and the imageio-ffmpeg build).
 BACKENDS = [
     "ffmpeg",
-    pytest.param("ffprobe", marks=pytest.mark.skipif(not HAS_FFPROBE, reason="no ffprobe on PATH")),
+    pytest.param("ffprobe", marks=pytest.mark.skipif(not HAS_FFPROBE, reason="no ffprobe (PATH / FFPROBE_BINARY)")),
 ]
 
 
