@@ -79,6 +79,15 @@ def _release_test_database_from_child_processes(django_db_setup, django_db_block
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Throttle and rate-limit counters live in the cache (Redis in the services profile);
+    each test starts with none."""
+    from medvision.testing import clear_shared_cache
+
+    clear_shared_cache()
+
+
+@pytest.fixture(autouse=True)
 def _no_real_openai_key(settings):
     """No test may reach the real OpenAI service, whatever the shell running it has set;
     voice tests that need a key point it at a fake server on loopback."""

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import ClassVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from medvision.rate_limit import allow_in_shared_window
 from procedures.api import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 
 from .broadcast import register_server_loop, session_group
+
+# Wall-clock time, so every web process agrees on the rate-limit window (tests move it).
+_wall_clock = time.time
 
 # Close codes: 4401 not authenticated, 4404 not found (also: not yours).
 CLOSE_UNAUTHENTICATED = 4401
@@ -57,22 +60,6 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def session_event(self, message):
         await self.send_json(message["event"])
-
-
-class _RateLimiter:
-    """Token bucket per session in this process: all of a session's sockets share it."""
-
-    buckets: ClassVar[dict] = {}  # shared on purpose: one bucket per session per process
-
-    @classmethod
-    def allow(cls, key, rate: float, now: float) -> bool:
-        tokens, last = cls.buckets.get(key, (rate, now))
-        tokens = min(rate, tokens + (now - last) * rate)  # burst of at most one second's worth
-        if tokens < 1:
-            cls.buckets[key] = (tokens, now)
-            return False
-        cls.buckets[key] = (tokens - 1, now)
-        return True
 
 
 @database_sync_to_async
@@ -181,7 +168,7 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
         if not self.may_send:
             await self._error("read_only", "You can watch this session but not send frames to it.")
             return
-        if not _RateLimiter.allow(self.session_id, settings.LIVE_MAX_FPS, time.monotonic()):
+        if not await allow_in_shared_window(f"live:{self.session_id}", settings.LIVE_MAX_FPS, _wall_clock()):
             self.dropped += 1
             await self._error("rate_limited", f"More than {settings.LIVE_MAX_FPS:g} frames per second; "
                                               "this frame was dropped. Lower the capture rate.")

@@ -73,6 +73,9 @@ def relay_env(var_dir: Path, fake_url: str) -> dict:
             "LOG_LEVEL": "WARNING",
             "OPENAI_API_KEY": API_KEY,
             "OPENAI_REALTIME_BASE_URL": fake_url,
+            # This measures the relay's own capacity, far beyond real time: the per-socket
+            # audio limit (2x real time by default) is switched off here.
+            "VOICE_AUDIO_MAX_REALTIME_FACTOR": "0",
         }
     )
     return env

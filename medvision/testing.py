@@ -108,3 +108,23 @@ def session_cookie_for(user) -> bytes:
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.save()
     return f"{settings.SESSION_COOKIE_NAME}={store.session_key}".encode()
+
+
+def clear_shared_cache() -> None:
+    """Forget throttle and rate-limit counters between tests. On Redis only this project's
+    cache keys go (the broker and channel layer share the database)."""
+    from django.core.cache import cache
+
+    config = settings.CACHES["default"]
+    if not config["BACKEND"].endswith("RedisCache"):
+        cache.clear()
+        return
+    import redis
+
+    client = redis.Redis.from_url(config["LOCATION"])
+    try:
+        keys = list(client.scan_iter(match=f"{config.get('KEY_PREFIX', '')}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

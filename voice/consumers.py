@@ -23,6 +23,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 import uuid
 from collections import OrderedDict, deque
 
@@ -31,6 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from analysis.broadcast import register_server_loop, session_group
+from medvision.rate_limit import TokenBucket
 
 from . import instructions, realtime, selectors, services, tools
 from .db import run_in_db
@@ -53,6 +55,8 @@ HEALTHY_SESSION_S = 30.0
 RESEED_UTTERANCES = 20
 AUDIO_ITEMS_REMEMBERED = 32
 BYTES_PER_MS = 48  # 24 kHz x 2 bytes
+AUDIO_BYTES_PER_S = BYTES_PER_MS * 1000
+_clock = time.monotonic  # a module attribute, so tests can move time for the audio budget alone
 # A "look again" answer waits behind at most one frame batch on the GPU worker.
 CLARIFY_TIMEOUT_S = 120.0
 
@@ -107,6 +111,10 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         self.tool_tasks: dict[str, list[asyncio.Task]] = {}
         self.finding_notes: deque[str] = deque()
         self.dropped_audio = 0
+        allowed_bytes_per_s = settings.VOICE_AUDIO_MAX_REALTIME_FACTOR * AUDIO_BYTES_PER_S
+        self.audio_budget = (TokenBucket(rate=allowed_bytes_per_s, capacity=2 * AUDIO_BYTES_PER_S, now=_clock())
+                             if allowed_bytes_per_s else None)  # 0: no limit
+        self.rate_limit_told_at = None  # when the browser was last told its audio is too fast
         self.pending_clarify: dict[str, asyncio.Future] = {}
 
         user = self.scope.get("user")
@@ -229,6 +237,14 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             return
         conn = self.upstream
         if not chunk:
+            return
+        now = _clock()
+        if self.audio_budget is not None and not self.audio_budget.take(len(chunk), now):
+            self.dropped_audio += 1
+            if self.rate_limit_told_at is None or now - self.rate_limit_told_at >= 1.0:
+                self.rate_limit_told_at = now
+                await self.send_error("audio_rate_limited", "Audio is arriving faster than real time; "
+                                      "the excess was dropped. Send microphone audio as it is captured.")
             return
         if conn is None:
             self.dropped_audio += 1  # connecting or reconnecting: live audio cannot wait

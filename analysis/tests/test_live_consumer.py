@@ -14,7 +14,6 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from rest_framework.authtoken.models import Token
 
-from analysis.consumers import _RateLimiter
 from analysis.models import AnalysisState, Frame
 from analysis.tests.fakes import FakeAnalyzer, jpeg_bytes
 from medvision.routing import websocket_urlpatterns
@@ -29,8 +28,8 @@ def frame_message(ts_ms: int, jpeg: bytes | None = None) -> bytes:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(media_root):
-    _RateLimiter.buckets.clear()
+def _media(media_root):
+    return media_root
 
 
 @pytest.fixture
@@ -135,17 +134,28 @@ async def test_bad_json_and_unknown_messages_are_answered(clinician, session):
     await comm.disconnect()
 
 
-async def test_rate_limit_per_session(clinician, session, queued, settings):
+async def test_rate_limit_per_session_shared_by_its_sockets(clinician, session, queued, settings, monkeypatch):
     settings.LIVE_MAX_FPS = 2
-    comm, _ = await connect(clinician, session)
-    outcomes = []
-    for i in range(5):
-        await comm.send_to(bytes_data=frame_message(i * 10))
-        message = await comm.receive_json_from(TIMEOUT)
-        outcomes.append(message["type"] if message["type"] != "error" else message["code"])
-    assert outcomes[:2] == ["status", "status"]
-    assert "rate_limited" in outcomes[2:]
-    await comm.disconnect()
+    clock = [1_800_000_000.2]  # wall-clock seconds, frozen: the window is the same for all 5 frames
+    monkeypatch.setattr("analysis.consumers._wall_clock", lambda: clock[0])
+    first, _ = await connect(clinician, session)
+    second, _ = await connect(clinician, session)  # another tab: same session, same budget
+
+    async def send(comm, ts):
+        await comm.send_to(bytes_data=frame_message(ts))
+        while True:  # skip the other tab's broadcasts (frame / finding events)
+            message = await comm.receive_json_from(TIMEOUT)
+            if message["type"] == "error":
+                return message["code"]
+            if message["type"] == "status" and "accepted" in message:
+                return "status"
+
+    outcomes = [await send(first, 0), await send(second, 10), await send(first, 20), await send(second, 30)]
+    assert outcomes == ["status", "status", "rate_limited", "rate_limited"]
+    clock[0] += 1.0  # the next second: a fresh allowance
+    assert await send(second, 40) == "status"
+    for comm in (first, second):
+        await comm.disconnect()
 
 
 async def test_latest_frame_wins_while_the_model_is_busy(clinician, session, queued):

@@ -139,6 +139,19 @@ else:
         }
     }
 
+# The cache holds shared counters: API throttles and the live frame-rate limit. On Redis
+# they hold across every web process; embedded there is one process, so memory will do.
+if EMBEDDED:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "medvision"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="medvision-cache"),
+        }
+    }
+
 CELERY_BROKER_URL = "memory://" if EMBEDDED else REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -302,7 +315,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2  # larger uploads stream to a temporar
 LIVE_FRAME_MAX_BYTES = env.int("LIVE_FRAME_MAX_BYTES", default=2 * 1024**2, minimum=1024)
 LIVE_FRAME_MAX_SIDE = env.int("LIVE_FRAME_MAX_SIDE", default=2048, minimum=64, maximum=8192)
 LIVE_FRAME_MIN_SIDE = env.int("LIVE_FRAME_MIN_SIDE", default=32, minimum=1)
-# Frames per second one session may send (all its sockets in this process together).
+# Frames per second one session may send (all its sockets, on every web process, together).
 LIVE_MAX_FPS = env.float("LIVE_MAX_FPS", default=10.0, minimum=0.1)
 # Findings sent to a page when it (re)connects, so it catches up on what it missed.
 LIVE_SNAPSHOT_MAX = env.int("LIVE_SNAPSHOT_MAX", default=500, minimum=1)
@@ -319,6 +332,14 @@ OPENAI_REALTIME_VOICE = env.str("OPENAI_REALTIME_VOICE", default="marin")
 OPENAI_REALTIME_TRANSCRIPTION_MODEL = env.str("OPENAI_REALTIME_TRANSCRIPTION_MODEL", default="gpt-4o-mini-transcribe")
 # Largest binary audio message a browser may send (PCM16 24 kHz mono: 48000 bytes = 1 s).
 VOICE_MAX_AUDIO_CHUNK_BYTES = env.int("VOICE_MAX_AUDIO_CHUNK_BYTES", default=48000, minimum=480, maximum=1024**2)
+# Microphone audio arrives in real time; a client sending much faster than that is broken
+# or abusive (and every byte is paid for upstream). Average allowed, as a multiple of real
+# time (PCM16 24 kHz mono = 48000 bytes/s), with bursts of up to 2 s of audio. 0 = no
+# limit (the relay benchmark measures the relay's own capacity with it).
+VOICE_AUDIO_MAX_REALTIME_FACTOR = env.float("VOICE_AUDIO_MAX_REALTIME_FACTOR", default=2.0, minimum=0.0, maximum=20.0)
+if 0 < VOICE_AUDIO_MAX_REALTIME_FACTOR < 1:
+    raise ImproperlyConfigured("VOICE_AUDIO_MAX_REALTIME_FACTOR must be 0 (no limit) or at least 1 (real time); "
+                               f"got {VOICE_AUDIO_MAX_REALTIME_FACTOR:g}, which would drop live speech.")
 # New-finding notes kept in the model's conversation; older ones are deleted upstream
 # (the assistant still reaches every finding through its list_findings tool). 0: no notes.
 VOICE_HISTORY_FINDINGS = env.int("VOICE_HISTORY_FINDINGS", default=20, minimum=0, maximum=500)

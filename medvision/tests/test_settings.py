@@ -30,6 +30,7 @@ def run_django(env_overrides, *args):
         ("DATABASE_URL", "mysql://db/medvision", "DATABASE_URL must be a URL starting with"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a URL starting with"),
         ("SECRET_KEY_FILE", "/nonexistent/secret", "SECRET_KEY_FILE names '/nonexistent/secret'"),
+        ("VOICE_AUDIO_MAX_REALTIME_FACTOR", "0.5", "VOICE_AUDIO_MAX_REALTIME_FACTOR must be 0 (no limit) or at least 1"),
         ("FFMPEG_BINARY", "/nonexistent/ffmpeg", "FFMPEG_BINARY must be the path of an executable file"),
         ("FFPROBE_BINARY", "/", "FFPROBE_BINARY must be the path of an executable file or none"),
     ],

@@ -456,3 +456,32 @@ async def test_look_again_is_answered_by_the_gpu_worker_not_the_web_process(
     assert (frame_id, procedure_type, question) == (str(frame.pk), "colonoscopy", "Is the margin regular?")
     assert reply_channel  # the answer came back to this consumer's own channel
     await browser.close()
+
+
+async def test_audio_faster_than_real_time_is_dropped_with_one_error_a_second(
+    realtime, open_voice, session, clinician, settings, monkeypatch
+):
+    settings.VOICE_AUDIO_MAX_REALTIME_FACTOR = 1.0
+    clock = [1000.0]
+    monkeypatch.setattr("voice.consumers._clock", lambda: clock[0])
+    browser = await open_voice(session, clinician)
+    await browser.ready()
+    upstream = await realtime.connection(0)
+    one_second = b"\x01\x00" * 24000  # 48000 bytes: 1 s of PCM16 24 kHz mono
+    for _ in range(2):  # the 2 s burst allowance
+        await browser.send_audio(one_second)
+    await browser.send_audio(one_second)  # a third second in the same instant: too fast
+    assert (await browser.next("error"))["code"] == "audio_rate_limited"
+    await browser.send_audio(one_second)  # still too fast, but the browser was told already
+    await browser.send({"type": "no-such-message"})  # answered in order: the audio above is handled
+    assert (await browser.next("error"))["code"] == "unsupported"
+    clock[0] += 1.0  # a second later one more second of audio is due
+    await browser.send_audio(one_second)
+    await browser.send({"type": "text", "text": "done?"})  # a marker after the last audio
+    await upstream.wait_for("conversation.item.create")
+    assert len(upstream.of_type("input_audio_buffer.append")) == 3  # the 4th second was dropped
+    # One rate-limit error in all: the next error the browser sees is its own bad message.
+    await browser.send({"type": "no-such-message"})
+    assert (await browser.next("error"))["code"] == "unsupported"
+    assert [e["code"] for e in browser.events if e["type"] == "error"] == [
+        "audio_rate_limited", "unsupported", "unsupported"]
