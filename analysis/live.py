@@ -9,6 +9,7 @@ nothing to claim ends at once.
 
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass
 
@@ -18,7 +19,12 @@ from django.db import transaction
 from procedures.models import ProcedureSession
 
 from . import services
+from .broadcast import broadcast
+from .engine.errors import AnalyzerUnavailable
 from .models import AnalysisState, Frame, FrameSource
+from .serializers import frame_event
+
+logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">Q")  # 8-byte big-endian media timestamp in ms, then the JPEG
 SUPERSEDED = "Skipped: a newer frame arrived before the model was free (latest frame wins)."
@@ -105,13 +111,48 @@ def _claim_newest(session_id) -> Frame | None:
         return newest
 
 
+def _release(frame: Frame) -> None:
+    """Give a claimed frame back (the analyzer is unavailable; the task will retry): it
+    waits again, unless a newer frame is waiting already, which then wins."""
+    with transaction.atomic():
+        newer_waiting = Frame.objects.filter(session_id=frame.session_id, source=FrameSource.LIVE,
+                                             analysis_state=AnalysisState.PENDING).exists()
+        Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
+            analysis_state=AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING,
+            analysis_error=SUPERSEDED if newer_waiting else "")
+
+
+def _fail(frame: Frame, exc: Exception) -> None:
+    message = f"Analysis failed ({type(exc).__name__}: {exc})"[:500] + "; later frames are analysed as usual."
+    with transaction.atomic():
+        updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
+            analysis_state=AnalysisState.FAILED, analysis_error=message)
+        if updated:
+            frame.refresh_from_db()
+            session_id, event = frame.session_id, {"type": "frame", "frame": frame_event(frame)}
+            transaction.on_commit(lambda: broadcast(session_id, event))
+
+
 def live_analyze_pending(*, session_id, max_frames: int = 10_000) -> int:
-    """GPU loop for one session: analyse the newest waiting frame until none waits."""
+    """GPU loop for one session: analyse the newest waiting frame until none waits.
+
+    A claimed frame never stays "being analysed" when its analysis raises: it goes back to
+    waiting if the analyzer is unavailable (the task retries), else it is recorded as
+    failed with the reason and the loop goes on with the next frame (a live stream must
+    not stall on one bad frame).
+    """
     analysed = 0
     while analysed < max_frames:
         frame = _claim_newest(session_id)
         if frame is None:
             break
-        services.frames_analyze(frame_ids=[frame.pk], states=(AnalysisState.ANALYSING,))
+        try:
+            services.frames_analyze(frame_ids=[frame.pk], states=(AnalysisState.ANALYSING,))
+        except AnalyzerUnavailable:
+            _release(frame)
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the frame and logged; the stream goes on
+            logger.exception("Live frame %s of session %s could not be analysed", frame.pk, session_id)
+            _fail(frame, exc)
         analysed += 1
     return analysed

@@ -104,20 +104,20 @@ DATABASE_URL = env.url_or_empty("DATABASE_URL", schemes=("postgres", "postgresql
 if DATABASE_URL:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "medvision.sqlite3",
-            # The in-process worker thread writes while requests read: wait for the lock
-            # instead of failing with "database is locked".
-            # WAL lets pages read while the worker writes.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
-            # Tests use a file too: an in-memory shared-cache database fails at once with
-            # "table is locked" where a file waits, so threads would behave unlike production.
-            # Per process, so that two test runs on one machine never share (and delete) it.
-            "TEST": {"NAME": str(VAR_DIR / f"test-medvision-{os.getpid()}.sqlite3")},
-        }
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "medvision.sqlite3"}}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Also when SQLite comes from DATABASE_URL=sqlite:///... (test servers use that): the
+    # worker threads write while requests read. IMMEDIATE transactions take the write lock
+    # up front and wait for it (timeout, s); a deferred one that reads first and then
+    # writes fails at once with "database is locked" when another thread wrote meanwhile.
+    # WAL lets pages read while the worker writes.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                                       "init_command": "PRAGMA journal_mode=WAL;",
+                                       **DATABASES["default"].get("OPTIONS", {})}
+    # Tests use a file too: an in-memory shared-cache database fails at once with
+    # "table is locked" where a file waits, so threads would behave unlike production.
+    # Per process, so that two test runs on one machine never share (and delete) it.
+    DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / f"test-medvision-{os.getpid()}.sqlite3")})
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"})
     # 0 by default: under ASGI, sync work runs in a thread pool and persistent connections

@@ -96,3 +96,15 @@ def test_env_example_documents_every_variable_settings_read():
     read |= {f"{name}_FILE" for name in re.findall(r'env\.secret\(\s*"([A-Z0-9_]+)"', settings_src)}
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read - documented == set(), f"Undocumented in .env.example: {sorted(read - documented)}"
+
+
+def test_sqlite_from_database_url_waits_for_the_write_lock_like_the_default(tmp_path):
+    # Test servers (and operators) may name SQLite by URL; without these options a deferred
+    # transaction fails at once with "database is locked" when the worker thread writes.
+    result = run_django(
+        {"DATABASE_URL": f"sqlite:///{tmp_path}/medvision.sqlite3"}, "shell", "-c",
+        "from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "
+        "print(o['transaction_mode'], o['timeout'], o['init_command'])",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["IMMEDIATE", "20", "PRAGMA", "journal_mode=WAL;"]
