@@ -107,8 +107,8 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
         # Live frames still waiting for (or on) the GPU are cancelled *before* counting
         # undecided proposals: the update waits for any result being recorded right now, so
         # a proposal it creates is counted, and no result can add one after the signature.
-        # (If this sign-off is then refused, the cancelled frames stay cancelled: the stream
-        # has stopped and newer frames analyse as usual.)
+        # (If this sign-off is then refused, the transaction rolls back and those frames go
+        # on being analysed as before.)
         live_frames_cancel(session)
         undecided = session.findings.filter(review_status=ReviewStatus.PROPOSED).count()
         if undecided:

@@ -130,10 +130,16 @@ def test_signing_cancels_live_frames_still_waiting_for_the_model(session, clinic
 
 
 def test_a_proposal_recorded_before_the_signature_must_still_be_decided(session, clinician):
+    from analysis.models import AnalysisState
+
     frame = _live_frame(session, 1000)
     analysis_services.frame_record_result(frame_id=frame.pk, result=_polyp_result(frame))
+    waiting = _live_frame(session, 1500)
     with pytest.raises(services.NotAllowed, match="1 proposed finding"):
         services.session_sign(actor=clinician, session=session)
+    # A refused sign-off changes nothing: the waiting frame is still analysed as usual.
+    waiting.refresh_from_db()
+    assert waiting.analysis_state == AnalysisState.PENDING
 
 
 def test_a_result_for_a_signed_session_adds_no_proposal(signed_session):
