@@ -64,29 +64,28 @@ def _filename(snapshot: selectors.ExportSnapshot, extension: str) -> str:
             f"{compact_utc(snapshot.exported_at)}.{extension}")
 
 
-def bundle_export(*, actor, session: ProcedureSession) -> ExportFile:
+def _export(*, actor, session: ProcedureSession, kind: str, build, extension: str, content_type: str) -> ExportFile:
+    """Check access, take one snapshot, build the document from it and record the hand-out."""
     _ensure_visible(actor, session)
     snapshot = selectors.export_snapshot(session=session, actor=actor)
-    content = build_bundle(snapshot)
-    export = export_create(actor=actor, session=snapshot.session, kind=ExportKind.BUNDLE, content=content,
+    content = build(snapshot)
+    export = export_create(actor=actor, session=snapshot.session, kind=kind, content=content,
                            is_final=snapshot.is_final)
-    return ExportFile(export, content, _filename(snapshot, "zip"), "application/zip")
+    return ExportFile(export, content, _filename(snapshot, extension), content_type)
+
+
+def bundle_export(*, actor, session: ProcedureSession) -> ExportFile:
+    return _export(actor=actor, session=session, kind=ExportKind.BUNDLE, build=build_bundle,
+                   extension="zip", content_type="application/zip")
 
 
 def fhir_export(*, actor, session: ProcedureSession) -> ExportFile:
-    _ensure_visible(actor, session)
-    snapshot = selectors.export_snapshot(session=session, actor=actor)
-    content = build_fhir_json(snapshot)
-    export = export_create(actor=actor, session=snapshot.session, kind=ExportKind.FHIR, content=content,
-                           is_final=snapshot.is_final)
-    return ExportFile(export, content, _filename(snapshot, "fhir.json"), "application/fhir+json")
+    return _export(actor=actor, session=session, kind=ExportKind.FHIR, build=build_fhir_json,
+                   extension="fhir.json", content_type="application/fhir+json")
 
 
 def report_export(*, actor, session: ProcedureSession, render) -> ExportFile:
     """The printable report: ``render(snapshot) -> str`` is the caller's template (a page)."""
-    _ensure_visible(actor, session)
-    snapshot = selectors.export_snapshot(session=session, actor=actor)
-    content = render(snapshot).encode("utf-8")
-    export = export_create(actor=actor, session=snapshot.session, kind=ExportKind.REPORT, content=content,
-                           is_final=snapshot.is_final)
-    return ExportFile(export, content, _filename(snapshot, "html"), "text/html; charset=utf-8")
+    return _export(actor=actor, session=session, kind=ExportKind.REPORT,
+                   build=lambda snapshot: render(snapshot).encode("utf-8"),
+                   extension="html", content_type="text/html; charset=utf-8")

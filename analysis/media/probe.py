@@ -430,29 +430,19 @@ _OUT_TIME_RE = re.compile(r"^out_time=(-?)(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$", re.
 _FRAME_RE = re.compile(r"^frame=(\d+)$", re.MULTILINE)
 
 
+def _quiet_ffmpeg_reading(path: Path, demuxers: frozenset[str]) -> list[str]:
+    """ffmpeg reading ``path`` through the demuxer whitelist, saying nothing but errors;
+    the caller adds what to do with it, ending in a null output with progress on stdout."""
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "error",
+            *demuxer_whitelist(demuxers), "-i", input_url(path)]
+
+
+_NULL_OUTPUT_WITH_PROGRESS = ["-f", "null", "-", "-progress", "pipe:1"]
+
+
 def _demux_pass(path: Path, demuxers: frozenset[str]) -> DemuxResult:
-    cmd = [
-        ffmpeg_exe(),
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-v",
-        "error",
-        *demuxer_whitelist(demuxers),
-        "-i",
-        input_url(path),
-        "-map",
-        "0:v",
-        "-map",
-        "0:a?",
-        "-c",
-        "copy",
-        "-f",
-        "null",
-        "-",
-        "-progress",
-        "pipe:1",
-    ]
+    cmd = [*_quiet_ffmpeg_reading(path, demuxers), "-map", "0:v", "-map", "0:a?", "-c", "copy",
+           *_NULL_OUTPUT_WITH_PROGRESS]
     proc = _run(cmd, VERIFY_TIMEOUT_S)
     if proc.returncode != 0:
         raise _unreadable(ffmpeg_error_summary(proc.stderr))
@@ -488,26 +478,7 @@ def _reject_truncated(declared_s: float | None, demux: DemuxResult) -> None:
 
 
 def _check_first_frame_decodes(path: Path, demuxers: frozenset[str]) -> None:
-    cmd = [
-        ffmpeg_exe(),
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-v",
-        "error",
-        *demuxer_whitelist(demuxers),
-        "-i",
-        input_url(path),
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-f",
-        "null",
-        "-",
-        "-progress",
-        "pipe:1",
-    ]
+    cmd = [*_quiet_ffmpeg_reading(path, demuxers), "-map", "0:v:0", "-frames:v", "1", *_NULL_OUTPUT_WITH_PROGRESS]
     proc = _run(cmd, PROBE_TIMEOUT_S)
     frames = _FRAME_RE.findall(proc.stdout)
     if proc.returncode != 0 or not frames or int(frames[-1]) < 1:
