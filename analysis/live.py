@@ -18,7 +18,7 @@ from django.db import transaction
 
 from procedures.models import ProcedureSession
 
-from . import services
+from . import selectors, services
 from .broadcast import broadcast
 from .engine.errors import AnalyzerUnavailable
 from .models import AnalysisState, Frame, FrameSource
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">Q")  # 8-byte big-endian media timestamp in ms, then the JPEG
 SUPERSEDED = "Skipped: a newer frame arrived before the model was free (latest frame wins)."
+LIVE_CANCELLED = "Not analysed: the report was signed before the model reached this frame."
 
 
 class FrameRejected(ValueError):
@@ -109,6 +110,13 @@ def _claim_newest(session_id) -> Frame | None:
         newest.analysis_state = AnalysisState.ANALYSING
         newest.save(update_fields=["analysis_state"])
         return newest
+
+
+def live_frames_cancel(*, session: ProcedureSession) -> int:
+    """At sign-off: live frames still waiting for (or on) the model are skipped, so a result
+    that arrives later is ignored. Returns how many were cancelled."""
+    return selectors.live_frames_in_flight(session=session).update(
+        analysis_state=AnalysisState.SKIPPED, analysis_error=LIVE_CANCELLED)
 
 
 def _release(frame: Frame) -> None:

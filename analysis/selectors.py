@@ -26,10 +26,10 @@ def frame_list(*, session) -> QuerySet[Frame]:
     return Frame.objects.filter(session=session).order_by("timestamp_ms")
 
 
-def live_frames_in_flight(*, session) -> int:
+def live_frames_in_flight(*, session) -> QuerySet[Frame]:
     """Live frames still waiting for, or on, the model: proposals may yet come from them."""
     return Frame.objects.filter(session=session, source=FrameSource.LIVE,
-                                analysis_state__in=(AnalysisState.PENDING, AnalysisState.ANALYSING)).count()
+                                analysis_state__in=(AnalysisState.PENDING, AnalysisState.ANALYSING))
 
 
 def finding_list_for(*, user, session, **filters) -> QuerySet[Finding]:

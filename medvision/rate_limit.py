@@ -32,7 +32,7 @@ class TokenBucket:
 def window_for(per_second: float) -> tuple[int, int]:
     """(window length in s, events allowed per window) for an average of ``per_second``:
     1 s windows at 1/s and above, longer ones below (0.5/s = 1 event per 2 s)."""
-    window_s = max(1, math.ceil(1 / per_second)) if per_second > 0 else 1
+    window_s = max(1, math.ceil(1 / per_second))  # per_second > 0: settings enforce a minimum
     return window_s, max(1, math.floor(per_second * window_s))
 
 

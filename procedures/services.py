@@ -97,6 +97,7 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
     Every AI proposal must have been decided first (confirmed, edited or rejected), so that
     nothing enters or leaves the signed report without a clinician's explicit decision.
     """
+    from analysis.live import live_frames_cancel
     from analysis.models import ReviewStatus
 
     with transaction.atomic(), acting_as(actor):
@@ -109,7 +110,7 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
         # a proposal it creates is counted, and no result can add one after the signature.
         # (If this sign-off is then refused, the transaction rolls back and those frames go
         # on being analysed as before.)
-        live_frames_cancel(session)
+        live_frames_cancel(session=session)
         undecided = session.findings.filter(review_status=ReviewStatus.PROPOSED).count()
         if undecided:
             raise NotAllowed(
@@ -124,19 +125,6 @@ def session_sign(*, actor, session: ProcedureSession) -> ProcedureSession:
             session.ended_at = session.started_at
         session.save(update_fields=["status", "signed_by", "signed_at", "ended_at", "updated_at"])
     return session
-
-
-LIVE_CANCELLED = "Not analysed: the report was signed before the model reached this frame."
-
-
-def live_frames_cancel(session: ProcedureSession) -> int:
-    """Mark live frames still waiting for (or being run through) the model as skipped.
-    Their results, if any arrive, are then ignored. Returns how many were cancelled."""
-    from analysis.models import AnalysisState, Frame, FrameSource
-
-    return (Frame.objects.filter(session=session, source=FrameSource.LIVE,
-                                 analysis_state__in=(AnalysisState.PENDING, AnalysisState.ANALYSING))
-            .update(analysis_state=AnalysisState.SKIPPED, analysis_error=LIVE_CANCELLED))
 
 
 def addendum_create(*, actor, session: ProcedureSession, text: str, finding=None):

@@ -80,7 +80,7 @@ def session_detail(request, session_id):
             "findings": findings,
             "filters": {"risk": risk or "", "status": status or ""},
             "undecided": sum(1 for f in all_findings if f.review_status == "proposed"),
-            "live_in_flight": analysis_selectors.live_frames_in_flight(session=session),
+            "live_in_flight": analysis_selectors.live_frames_in_flight(session=session).count(),
             "plot": findings_plot(all_findings),
             "addenda": session.addenda.select_related("author"),
             "videos": videos,

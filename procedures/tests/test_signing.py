@@ -115,6 +115,7 @@ def _polyp_result(frame):
 
 
 def test_signing_cancels_live_frames_still_waiting_for_the_model(session, clinician):
+    from analysis import live
     from analysis.models import AnalysisState, Finding
 
     waiting, on_gpu = _live_frame(session, 1000), _live_frame(session, 1500)
@@ -123,7 +124,7 @@ def test_signing_cancels_live_frames_still_waiting_for_the_model(session, clinic
     for frame in (waiting, on_gpu):
         frame.refresh_from_db()
         assert frame.analysis_state == AnalysisState.SKIPPED
-        assert frame.analysis_error == services.LIVE_CANCELLED
+        assert frame.analysis_error == live.LIVE_CANCELLED
     # The model's answer for the frame it was working on arrives after the signature: ignored.
     analysis_services.frame_record_result(frame_id=on_gpu.pk, result=_polyp_result(on_gpu))
     assert not Finding.objects.filter(session=session).exists()
