@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
+from analysis.engine.bench_support import cpu_model_name
 from analysis.media import testvideos
 from analysis.media.dedup import NearDuplicateFilter
 from analysis.media.ffmpeg_binary import ffmpeg_exe
@@ -155,19 +156,14 @@ def run_naive(path: Path, info, target) -> dict:
 
 
 def machine() -> dict:
-    model = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
-    except OSError:
-        pass
+    model = cpu_model_name()
     import os
 
     version = subprocess.run(
         [ffmpeg_exe(), "-version"], capture_output=True, text=True, check=True
     ).stdout.splitlines()[0]
     return {
-        "cpu_model": model or platform.processor(),
+        "cpu_model": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "ffmpeg": version,

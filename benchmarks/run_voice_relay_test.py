@@ -49,6 +49,7 @@ BYTES_PER_MS = 48  # PCM16 at 24 kHz, mono
 
 from websockets.asyncio.client import connect  # noqa: E402
 
+from analysis.engine.bench_support import cpu_model_name  # noqa: E402
 from voice.tests.fake_realtime import FakeRealtime, pcm_tone  # noqa: E402
 
 
@@ -258,16 +259,11 @@ async def measure(args, relay_url: str, fake: FakeRealtime) -> dict:
 
 
 def machine() -> dict:
-    model = ""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "")
-    except OSError:
-        pass
+    model = cpu_model_name()
     from importlib.metadata import version
 
     return {
-        "cpu_model": model or platform.processor(),
+        "cpu_model": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         **{p: version(p) for p in ("daphne", "channels", "websockets", "openai")},
