@@ -163,14 +163,17 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
     counts = {"analysed": 0, "failed": 0, "skipped": len(frame_ids) - len(frames)}
     by_session: dict = {}
     for frame in frames:
-        by_session.setdefault(frame.session_id, []).append(frame)
-    for session_frames in by_session.values():
+        by_session.setdefault((frame.session_id, frame.source), []).append(frame)
+    for (_, source), session_frames in by_session.items():
         procedure_type = session_frames[0].session.procedure_type
         inputs = [FrameInput(image=_load_image(f), timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)) for f in session_frames]
+        # Live frames get the compact live answer (a few dozen decoding steps); recorded
+        # frames the full one, with description and suggested next step.
+        kind = "live" if source == FrameSource.LIVE else "frame"
         # The engine halves a batch on CUDA out-of-memory by itself; OutOfMemory here means
         # a single frame does not fit, which no retry will fix.
         try:
-            results = analyzer.analyze(inputs, procedure_type)
+            results = analyzer.analyze(inputs, procedure_type, kind)
         except OutOfMemory as exc:
             results = [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
                        for item in inputs]
@@ -196,19 +199,20 @@ def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Fin
         .exclude(pk=frame.pk).order_by("-timestamp_ms").values_list("timestamp_ms", flat=True).first()
     )
     touched: list[Finding] = []
-    for index, proposal in enumerate(proposals):
+    for index, detection in enumerate(proposals):
+        proposal = detection.record_values()
         run = None
         if previous_ts is not None and frame.timestamp_ms - previous_ts <= settings.FINDING_MERGE_MAX_GAP_MS:
             run = (Finding.objects.select_for_update()
                    .filter(session_id=frame.session_id, origin=FindingOrigin.AI, review_status=ReviewStatus.PROPOSED,
-                           category=proposal.category, location=proposal.location, end_ms=previous_ts)
+                           category=proposal["category"], location=proposal["location"], end_ms=previous_ts)
                    .exclude(pk__in=[f.pk for f in touched]).first())
         if run is not None:
             run.end_ms = max(run.end_ms, frame.timestamp_ms)
-            if RISK_RANK[proposal.risk] > RISK_RANK.get(run.risk, 0):
-                run.risk = proposal.risk
-            if (proposal.confidence or 0) > (run.confidence or 0):
-                run.confidence, run.frame = proposal.confidence, frame  # the clearest view is the key frame
+            if RISK_RANK[proposal["risk"]] > RISK_RANK.get(run.risk, 0):
+                run.risk = proposal["risk"]
+            if (proposal["confidence"] or 0) > (run.confidence or 0):
+                run.confidence, run.frame = proposal["confidence"], frame  # the clearest view is the key frame
             run.save(update_fields=["end_ms", "risk", "confidence", "frame", "updated_at"])
             touched.append(run)
             continue
@@ -217,10 +221,7 @@ def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Fin
             origin_key=f"{frame.pk}:{index}",
             defaults=dict(
                 frame=frame, origin=FindingOrigin.AI, start_ms=frame.timestamp_ms, end_ms=frame.timestamp_ms,
-                category=proposal.category, location=proposal.location, risk=proposal.risk,
-                confidence=proposal.confidence, size_mm=proposal.size_mm, label=proposal.label,
-                description=proposal.description, suggested_next_step=proposal.suggested_next_step,
-                **{**frame.provenance_values(), "raw_output": raw_output},
+                **proposal, **{**frame.provenance_values(), "raw_output": raw_output},
             ),
         )
         if was_created:

@@ -28,7 +28,7 @@ PROVENANCE = Provenance(backend="benchmark", model_id=f"fixed-delay-{sys.argv[1]
 class FixedDelayAnalyzer:
     provenance_base = PROVENANCE
 
-    def analyze(self, frames, procedure_type):
+    def analyze(self, frames, procedure_type, kind="frame"):
         time.sleep(DELAY_S * len(frames))
         analysis = frame_model(procedure_type).model_validate({"image_adequacy": "adequate", "no_finding": True,
                                                               "findings": []})

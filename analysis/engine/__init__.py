@@ -12,23 +12,28 @@ from .config import BACKENDS, DEFAULT_MEDGEMMA_MODEL, EngineConfig, default_demo
 from .demo_model import DEMO_MODEL_ID, build_demo_model, ensure_demo_model, is_demo_model_dir
 from .errors import AnalyzerError, AnalyzerUnavailable, OutOfMemory
 from .fallback_parser import parse_model_output
-from .prompts import CLARIFY_PROMPT_VERSION, PROMPT_VERSION
+from .prompts import CLARIFY_PROMPT_VERSION, LIVE_PROMPT_VERSION, PROMPT_VERSION
 from .registry import get_analyzer, reset_analyzers
 from .schemas import (
     CATEGORIES,
     IMAGE_ADEQUACY,
     LOCATIONS,
     MAX_FINDINGS,
+    OUTPUT_KINDS,
     PROCEDURE_TYPES,
     RISK_LEVELS,
     ClarifyAnswer,
     Finding,
     FrameAnalysis,
+    LiveFinding,
+    LiveFrameAnalysis,
     choices,
     clarify_model,
     frame_model,
     humanize,
     json_schema_for,
+    live_model,
+    output_model,
 )
 from .types import AnalysisResult, Analyzer, ClarifyResult, FrameInput, Provenance
 
@@ -39,8 +44,10 @@ __all__ = [
     "DEFAULT_MEDGEMMA_MODEL",
     "DEMO_MODEL_ID",
     "IMAGE_ADEQUACY",
+    "LIVE_PROMPT_VERSION",
     "LOCATIONS",
     "MAX_FINDINGS",
+    "OUTPUT_KINDS",
     "PROCEDURE_TYPES",
     "PROMPT_VERSION",
     "RISK_LEVELS",
@@ -54,6 +61,8 @@ __all__ = [
     "Finding",
     "FrameAnalysis",
     "FrameInput",
+    "LiveFinding",
+    "LiveFrameAnalysis",
     "OutOfMemory",
     "Provenance",
     "build_demo_model",
@@ -66,6 +75,8 @@ __all__ = [
     "humanize",
     "is_demo_model_dir",
     "json_schema_for",
+    "live_model",
+    "output_model",
     "parse_model_output",
     "reset_analyzers",
 ]

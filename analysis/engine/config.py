@@ -12,6 +12,10 @@ from pathlib import Path
 
 BACKENDS = ("demo", "transformers", "openai_compatible")
 DEVICES = ("auto", "cpu", "cuda")
+# Local decode loops: "fast" (engine/fast: static KV cache, CUDA graphs, jump-forward,
+# prefix cache) or "reference" (Hugging Face generate). "auto" = fast: it is faster on the
+# CPU too (benchmarks/README.md) and hands anything it does not support to the reference.
+ENGINES = ("auto", "fast", "reference")
 
 DEFAULT_MEDGEMMA_MODEL = "google/medgemma-4b-it"
 
@@ -52,6 +56,20 @@ class EngineConfig:
     do_sample: bool = False
     temperature: float = 1.0
     seed: int | None = None
+    # The local decode loop (ENGINES) and the fast engine's switches.
+    engine: str = "auto"
+    jump_forward: bool = True
+    cuda_graphs: bool = True
+    prefix_cache: bool = True
+    # Tokens of prompt + answer the fast engine's KV cache holds per row. None: the model's
+    # sliding window when it has a usable one (1024 for MedGemma: every layer then stays
+    # plain causal, and batch 8 stays under 10 GB), else the longest prompt + answer.
+    context_tokens: int | None = None
+    # Where compiled grammars are kept between worker starts (None: compiled every start).
+    grammar_cache_dir: str | None = None
+    # Compile grammars, fill the prefix cache and capture CUDA graphs when the analyzer is
+    # created (a GPU worker's start), instead of on first use.
+    warm_up: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -60,6 +78,10 @@ class EngineConfig:
             )
         if self.device not in DEVICES:
             raise ValueError(f"Unknown device {self.device!r}; use one of {', '.join(DEVICES)}.")
+        if self.engine not in ENGINES:
+            raise ValueError(f"Unknown engine {self.engine!r}; use one of {', '.join(ENGINES)}.")
+        if self.context_tokens is not None and self.context_tokens < 64:
+            raise ValueError("context_tokens must be at least 64 (or None for the model's window).")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1.")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

@@ -33,7 +33,10 @@ from .schemas import (
 
 DEMO_MODEL_ID = "medvision-demo-gemma3-random (NOT a medical model)"
 # Bump when the build below changes, so that stale demo directories get rebuilt.
-DEMO_FORMAT_VERSION = 2  # 2: weights chosen so the demo proposes findings (see _write_demo_model)
+# 2: weights chosen so the demo proposes findings (see _write_demo_model)
+# 3: prompts with the instructions before the image (frame-v2, live-v1, clarify-v2), the live
+#    answer in the tokenizer's corpus, and findings proposed for live frames too
+DEMO_FORMAT_VERSION = 3
 MARKER_FILE = "medvision_demo.json"
 
 SEED = 20240611
@@ -174,7 +177,7 @@ def build_demo_model(path: str | os.PathLike) -> Path:
 def _corpus(rng: random.Random) -> list[str]:
     """Text the demo BPE is trained on: the prompts and answer-shaped JSON, so that keys,
     enum values and prompt words become few tokens (short prompts, fast generation)."""
-    from .prompts import SYSTEM_PROMPT, clarify_prompt, frame_prompt
+    from .prompts import SYSTEM_PROMPT, clarify_prompt, frame_prompt, live_prompt
 
     words = (
         "the", "a", "of", "in", "on", "with", "and", "or", "to", "is", "at", "no", "not", "visible",
@@ -186,6 +189,7 @@ def _corpus(rng: random.Random) -> list[str]:
     lines: list[str] = [SYSTEM_PROMPT]
     for procedure in PROCEDURE_TYPES:
         lines.append(frame_prompt(procedure))
+        lines.append(live_prompt(procedure))
         lines.append(clarify_prompt(procedure, "Is this lesion larger than 5 mm?"))
     for _ in range(400):
         procedure = rng.choice(PROCEDURE_TYPES)
@@ -208,6 +212,12 @@ def _corpus(rng: random.Random) -> list[str]:
             "findings": findings,
         }
         lines.append(json.dumps(answer, separators=(",", ":")))
+        live = {**answer, "findings": [
+            {key: finding[key] for key in ("category", "location", "risk", "confidence", "size_mm", "label")}
+            | {"confidence": round(finding["confidence"] * 100)}
+            for finding in findings
+        ]}
+        lines.append(json.dumps(live, separators=(",", ":")))
         lines.append(
             json.dumps(
                 {
@@ -432,7 +442,8 @@ def _calibration_frames():
 
 def _proposes_findings(directory: Path, seed: int) -> bool:
     """Whether the weights just written answer "no_finding": false on every calibration
-    frame for every procedure type (greedy, through the real grammar-forced path)."""
+    frame for every procedure type, recorded and live (greedy, through the real
+    grammar-forced reference path)."""
     from .backends.transformers_backend import TransformersAnalyzer
     from .config import EngineConfig
     from .schemas import PROCEDURE_TYPES
@@ -446,6 +457,7 @@ def _proposes_findings(directory: Path, seed: int) -> bool:
         frames = _calibration_frames()
         return all('"no_finding":false' in result.raw_output
                    for procedure_type in PROCEDURE_TYPES
-                   for result in analyzer.analyze(frames, procedure_type))
+                   for kind in ("frame", "live")
+                   for result in analyzer.analyze(frames, procedure_type, kind))
     finally:
         analyzer.close()

@@ -623,7 +623,7 @@ def parse_model_output(raw: str, procedure_type: str, kind: str = "frame") -> Pa
     """
     model = output_model(procedure_type, kind)
     text = (raw or "").strip()
-    what = "frame analysis" if kind == "frame" else "answer"
+    what = {"frame": "frame analysis", "live": "live frame analysis"}.get(kind, "answer")
     if not text:
         return ParseOutcome(
             None, None, f"The model returned an empty {what}; retry the frame or check the model server."
@@ -648,6 +648,11 @@ def parse_model_output(raw: str, procedure_type: str, kind: str = "frame") -> Pa
             f"The model's {what} is JSON but does not fit the {procedure_type} schema "
             f"({strict_error}); it was not recorded as a finding and the raw output is kept for review.",
         )
+    if kind == "live":
+        # Live answers are short JSON from a grammar or a response_format; the text shape of
+        # the fallback parser is a recorded-frame answer, not theirs.
+        return ParseOutcome(None, None, f"The model's {what} is not JSON; it was not recorded as a finding and "
+                                        "the raw output is kept for review.")
     outcome = parse_free_text(text, procedure_type, kind)
     if outcome.ok:
         return outcome

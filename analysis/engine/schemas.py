@@ -3,8 +3,17 @@
 One source of truth for three consumers:
 
 * the pydantic models validate every answer (grammar-forced, remote or parsed from text);
-* ``json_schema_for`` feeds the xgrammar grammar and the OpenAI ``response_format``;
+* ``json_schema_for`` feeds the OpenAI ``response_format`` and, through
+  ``answer_grammar``, the grammar that forces the local model's answers;
 * the enum tuples give the Django side its choices.
+
+Three kinds of answer (``OUTPUT_KINDS``):
+
+* ``frame``: the full answer for a recorded frame (label, description, next step);
+* ``live``: the compact answer for a live frame - category, location, risk, confidence as
+  an integer 0-100, optional size in whole millimetres and a short label, no prose - so
+  that a live answer costs a few dozen decoding steps, not hundreds;
+* ``clarify``: the answer to a clinician's question about one frame.
 
 Why every string carries a character pattern *and* a length: the pattern
 ``[ -!#-[\\]-~]`` admits printable ASCII except ``"`` and ``\\``. That rules out escape
@@ -151,21 +160,31 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 
 # Bounds. Changing one changes the worst-case answer length: re-run
 # tests/engine/test_output_length.py, which recomputes it against MAX_NEW_TOKENS.
+# Every bound is at most 128: the answer has to fit the model's 1024-token attention window
+# together with a ~500-token prompt (see engine/fast), and long prose is not what a
+# clinician reviewing a timeline reads anyway.
 LABEL_MAX_CHARS = 60
-DESCRIPTION_MAX_CHARS = 200
+DESCRIPTION_MAX_CHARS = 128
 NEXT_STEP_MAX_CHARS = 120
-ANSWER_MAX_CHARS = 400
+ANSWER_MAX_CHARS = 128
+LIVE_LABEL_MAX_CHARS = 40
 MAX_FINDINGS = 3
 SIZE_MM_MAX = 200
+CONFIDENCE_PERCENT_MAX = 100
 
 # Printable ASCII without '"' and '\' (see the module docstring for why).
 TEXT_CHARS = r"[ -!#-\[\]-~]"
 
+# Decimal places the grammar lets the model write for each non-integer number field: a
+# confidence of 0.85, a size of 6.5 mm. Validation accepts any float in range; the grammar
+# is stricter so that numbers stay short (and every answer's length stays bounded).
+NUMBER_DECIMALS: dict[str, int] = {"confidence": 2, "size_mm": 1}
+
 # Generation caps per output kind, each >= the worst-case token count of the longest
 # valid answer of that kind (+1 for the stop token); see test_output_length.py.
-MAX_NEW_TOKENS: dict[str, int] = {"frame": 1792, "clarify": 640}
+MAX_NEW_TOKENS: dict[str, int] = {"frame": 1536, "live": 640, "clarify": 288}
 
-OUTPUT_KINDS = ("frame", "clarify")
+OUTPUT_KINDS = ("frame", "live", "clarify")
 
 
 def _text(max_chars: int, description: str) -> Any:
@@ -195,6 +214,10 @@ class Finding(BaseModel):
     description: str = _text(DESCRIPTION_MAX_CHARS, "What is visible in this frame.")
     suggested_next_step: str = _text(NEXT_STEP_MAX_CHARS, "A suggestion for the clinician.")
 
+    def record_values(self) -> dict[str, Any]:
+        """The values a recorded finding is made of (the same keys for every kind)."""
+        return self.model_dump(mode="python")
+
 
 class FrameAnalysis(BaseModel):
     """The structured answer for one frame."""
@@ -209,12 +232,59 @@ class FrameAnalysis(BaseModel):
 
     @model_validator(mode="after")
     def _no_finding_matches_findings(self) -> FrameAnalysis:
-        # The grammar enforces this too (json_schema_for splits the two cases with anyOf),
-        # so a grammar-forced answer can never fail here.
-        if self.no_finding and self.findings:
-            raise ValueError("no_finding is true but findings are listed")
-        if not self.no_finding and not self.findings:
-            raise ValueError("no_finding is false but no findings are listed")
+        _check_no_finding(self.no_finding, self.findings)
+        return self
+
+
+def _check_no_finding(no_finding: bool, findings: list) -> None:
+    # The grammar enforces this too (json_schema_for splits the two cases with anyOf), so
+    # a grammar-forced answer can never fail here.
+    if no_finding and findings:
+        raise ValueError("no_finding is true but findings are listed")
+    if not no_finding and not findings:
+        raise ValueError("no_finding is false but no findings are listed")
+
+
+class LiveFinding(BaseModel):
+    """One finding of a live frame: what, where, how bad, how sure - no prose, so that the
+    answer is short. ``record_values`` gives the same fields as ``Finding``'s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str
+    location: str
+    risk: Literal["low", "medium", "high"]
+    confidence: int = Field(ge=0, le=CONFIDENCE_PERCENT_MAX, description="Percent.")
+    size_mm: int | None = Field(ge=0, le=SIZE_MM_MAX)
+    label: str = _text(LIVE_LABEL_MAX_CHARS, "Short name of the finding.")
+
+    def record_values(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "location": self.location,
+            "risk": self.risk,
+            "confidence": self.confidence / CONFIDENCE_PERCENT_MAX,
+            "size_mm": None if self.size_mm is None else float(self.size_mm),
+            "label": self.label,
+            "description": "",
+            "suggested_next_step": "",
+        }
+
+
+class LiveFrameAnalysis(BaseModel):
+    """The compact structured answer for one live frame."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image_adequacy: Literal[
+        "adequate", "inadequate_blur", "inadequate_exposure", "inadequate_obscured"
+    ]
+    no_finding: bool
+    findings: list[LiveFinding] = Field(max_length=MAX_FINDINGS)
+
+    @model_validator(mode="after")
+    def _no_finding_matches_findings(self) -> LiveFrameAnalysis:
+        _check_no_finding(self.no_finding, self.findings)
         return self
 
 
@@ -265,6 +335,27 @@ def frame_model(procedure_type: str) -> type[FrameAnalysis]:
 
 
 @cache
+def live_finding_model(procedure_type: str) -> type[LiveFinding]:
+    _check_procedure_type(procedure_type)
+    return create_model(
+        f"{_class_prefix(procedure_type)}LiveFinding",
+        __base__=LiveFinding,
+        category=(_literal(CATEGORIES[procedure_type]), ...),
+        location=(_literal(LOCATIONS[procedure_type]), ...),
+    )
+
+
+@cache
+def live_model(procedure_type: str) -> type[LiveFrameAnalysis]:
+    """The pydantic model that validates a live frame answer for ``procedure_type``."""
+    return create_model(
+        f"{_class_prefix(procedure_type)}LiveFrameAnalysis",
+        __base__=LiveFrameAnalysis,
+        findings=(list[live_finding_model(procedure_type)], Field(max_length=MAX_FINDINGS)),
+    )
+
+
+@cache
 def clarify_model(procedure_type: str) -> type[ClarifyAnswer]:
     """The pydantic model that validates a clarify answer for ``procedure_type``."""
     _check_procedure_type(procedure_type)
@@ -279,6 +370,8 @@ def clarify_model(procedure_type: str) -> type[ClarifyAnswer]:
 def output_model(procedure_type: str, kind: str = "frame") -> type[BaseModel]:
     if kind == "frame":
         return frame_model(procedure_type)
+    if kind == "live":
+        return live_model(procedure_type)
     if kind == "clarify":
         return clarify_model(procedure_type)
     raise ValueError(f"Unknown output kind {kind!r}; use one of {', '.join(OUTPUT_KINDS)}.")
@@ -310,7 +403,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 def _json_schema_text(procedure_type: str, kind: str) -> str:
     model = output_model(procedure_type, kind)
     schema = _inline_refs(model.model_json_schema())
-    if kind == "frame":
+    if kind in ("frame", "live"):
         # JSON Schema cannot say "no_finding is true iff findings is empty" per field, so
         # the object is split into its two legal shapes. The grammar built from this then
         # cannot produce an answer that the model validator would reject.
@@ -328,14 +421,14 @@ def _json_schema_text(procedure_type: str, kind: str) -> str:
         for branch in (with_findings, without_findings):
             branch.pop("title", None)
         schema = {
-            "title": schema.get("title", "FrameAnalysis"),
+            "title": schema.get("title", model.__name__),
             "anyOf": [without_findings, with_findings],
         }
     return json.dumps(schema, sort_keys=False)
 
 
 def json_schema_for(procedure_type: str, kind: str = "frame") -> dict[str, Any]:
-    """JSON Schema of the answer for ``procedure_type`` (``kind``: "frame" or "clarify").
+    """JSON Schema of the answer for ``procedure_type`` (``kind``: one of ``OUTPUT_KINDS``).
 
     A fresh copy each call, so callers may mutate it.
     """

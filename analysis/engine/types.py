@@ -73,8 +73,9 @@ class Analyzer(Protocol):
         prompt version, no parser yet): for recording which model a session used."""
         ...
 
-    def analyze(self, frames: list[FrameInput], procedure_type: str) -> list[AnalysisResult]:
-        """One result per frame, in order."""
+    def analyze(self, frames: list[FrameInput], procedure_type: str, kind: str = "frame") -> list[AnalysisResult]:
+        """One result per frame, in order. ``kind``: "frame" (recorded video: the full
+        answer) or "live" (the compact live answer)."""
         ...
 
     def clarify(self, frame: FrameInput, procedure_type: str, question: str) -> ClarifyResult:

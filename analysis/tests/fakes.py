@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from analysis.engine import AnalysisResult, Provenance, frame_model
+from analysis.engine.schemas import live_model
 
 PROVENANCE = Provenance(
     backend="fake", model_id="fake-analyzer", model_revision="test", prompt_version="frame-v1",
@@ -32,20 +33,34 @@ def polyp_analysis(procedure_type="colonoscopy", *, location="sigmoid_colon", ri
     )
 
 
+def live_polyp_analysis(procedure_type="colonoscopy", *, location="sigmoid_colon", risk="medium", label="Polyp"):
+    """The live-frame (compact) answer with the same finding as ``polyp_analysis``."""
+    return live_model(procedure_type).model_validate(
+        {
+            "image_adequacy": "adequate",
+            "no_finding": False,
+            "findings": [{"category": "polyp", "location": location, "risk": risk, "confidence": 80, "size_mm": 6,
+                          "label": label}],
+        }
+    )
+
+
 class FakeAnalyzer:
     def __init__(self, analysis=None, ok=True, error=None):
         self.analysis = analysis
         self.ok = ok
         self.error = error
         self.calls: list[int] = []
+        self.kinds: list[str] = []
 
     @property
     def provenance_base(self):
         return PROVENANCE
 
-    def analyze(self, frames, procedure_type):
+    def analyze(self, frames, procedure_type, kind="frame"):
         self.calls.append(len(frames))
-        analysis = self.analysis or polyp_analysis(procedure_type)
+        self.kinds.append(kind)
+        analysis = self.analysis or (live_polyp_analysis if kind == "live" else polyp_analysis)(procedure_type)
         return [
             AnalysisResult(
                 frame_id=f.frame_id, timestamp_ms=f.timestamp_ms, ok=self.ok,

@@ -20,11 +20,11 @@ class FailsOnce(FakeAnalyzer):
         super().__init__()
         self.exc = exc
 
-    def analyze(self, frames, procedure_type):
+    def analyze(self, frames, procedure_type, kind="frame"):
         if self.exc is not None:
             exc, self.exc = self.exc, None
             raise exc
-        return super().analyze(frames, procedure_type)
+        return super().analyze(frames, procedure_type, kind)
 
 
 def states(session):

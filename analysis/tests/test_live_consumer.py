@@ -178,9 +178,9 @@ async def test_slow_model_analyses_fresh_frames_not_a_backlog(clinician, session
     from analysis import live
 
     class SlowAnalyzer(FakeAnalyzer):
-        def analyze(self, frames, procedure_type):
+        def analyze(self, frames, procedure_type, kind="frame"):
             time.sleep(0.3)
-            return super().analyze(frames, procedure_type)
+            return super().analyze(frames, procedure_type, kind)
 
     analyzer = SlowAnalyzer()
     monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)

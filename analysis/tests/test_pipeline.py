@@ -31,7 +31,7 @@ class ColourAnalyzer:
     def __init__(self):
         self.analysed_timestamps: list[int] = []
 
-    def analyze(self, frames, procedure_type):
+    def analyze(self, frames, procedure_type, kind="frame"):
         model = frame_model(procedure_type)
         results = []
         for f in frames:

@@ -74,7 +74,7 @@ def test_a_frame_too_big_for_the_gpu_fails_cleanly(session, monkeypatch):
     from analysis.engine import OutOfMemory
 
     class OomAnalyzer(FakeAnalyzer):
-        def analyze(self, frames, procedure_type):
+        def analyze(self, frames, procedure_type, kind="frame"):
             raise OutOfMemory("1 frame needs 90 GiB")
 
     monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: OomAnalyzer())

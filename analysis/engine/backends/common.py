@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from ..fallback_parser import ParseOutcome, parse_model_output
-from ..schemas import PROCEDURE_TYPES
+from ..schemas import OUTPUT_KINDS, PROCEDURE_TYPES
 from ..types import AnalysisResult, ClarifyResult, FrameInput, Provenance
 
 
@@ -15,6 +15,12 @@ def check_procedure_type(procedure_type: str) -> None:
         raise ValueError(
             f"Unknown procedure type {procedure_type!r}; use one of {', '.join(PROCEDURE_TYPES)}."
         )
+
+
+def check_kind(kind: str) -> None:
+    """Kinds ``analyze`` answers (clarify has its own method)."""
+    if kind not in OUTPUT_KINDS or kind == "clarify":
+        raise ValueError(f"Unknown frame answer kind {kind!r}; use 'frame' (recorded) or 'live'.")
 
 
 def check_frames(frames: list[FrameInput]) -> None:
@@ -48,13 +54,14 @@ def frame_result(
     latency_ms: int,
     procedure_type: str,
     failure: str | None = None,
+    kind: str = "frame",
 ) -> AnalysisResult:
     """A result from the model's text. ``failure`` short-cuts parsing (truncation, a
     transport error): the raw text is still kept."""
     outcome = (
         ParseOutcome(None, None, failure)
         if failure is not None
-        else parse_model_output(raw, procedure_type, "frame")
+        else parse_model_output(raw, procedure_type, kind)
     )
     return AnalysisResult(
         frame_id=frame.frame_id,

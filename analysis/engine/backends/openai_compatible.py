@@ -31,17 +31,18 @@ from ..config import EngineConfig
 from ..errors import AnalyzerUnavailable
 from ..images import to_jpeg_data_url
 from ..prompts import (
-    CLARIFY_PROMPT_VERSION,
     PROMPT_VERSION,
     SYSTEM_PROMPT,
-    clarify_prompt,
-    frame_prompt,
+    PromptParts,
+    prompt_parts,
+    prompt_version_for,
     sanitize_question,
 )
 from ..schemas import json_schema_for, max_new_tokens_for
 from ..types import AnalysisResult, ClarifyResult, FrameInput, Provenance
 from .common import (
     check_frames,
+    check_kind,
     check_procedure_type,
     clarify_result,
     frame_result,
@@ -93,16 +94,24 @@ class OpenAICompatibleAnalyzer:
 
     # ---------------------------------------------------------------- interface
 
-    def analyze(self, frames: list[FrameInput], procedure_type: str) -> list[AnalysisResult]:
+    @property
+    def engine_name(self) -> str:
+        return "remote"
+
+    def warm_up(self) -> dict[str, Any]:
+        return {}
+
+    def analyze(self, frames: list[FrameInput], procedure_type: str, kind: str = "frame") -> list[AnalysisResult]:
         check_procedure_type(procedure_type)
+        check_kind(kind)
         check_frames(frames)
         if not frames:
             return []
-        prompt = frame_prompt(procedure_type)
+        prompt = prompt_parts(procedure_type, kind)
         started = time.perf_counter()
         workers = max(1, min(self.config.batch_size, len(frames)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medvision-openai") as pool:
-            futures = [pool.submit(self._request, frame, prompt, procedure_type, "frame") for frame in frames]
+            futures = [pool.submit(self._request, frame, prompt, procedure_type, kind) for frame in frames]
             # Collect every outcome before raising, so no request is left running unseen.
             outcomes = []
             for future in futures:
@@ -114,8 +123,10 @@ class OpenAICompatibleAnalyzer:
             if isinstance(outcome, AnalyzerUnavailable):
                 raise outcome
         latency_ms = per_frame_latency_ms(started, len(frames))
+        base = provenance(self._base, prompt_version=prompt_version_for(kind),
+                          generation_params=self._generation_params(kind))
         return [
-            frame_result(frame, raw, self._base, latency_ms, procedure_type, failure)
+            frame_result(frame, raw, base, latency_ms, procedure_type, failure, kind)
             for frame, (raw, failure) in zip(frames, outcomes, strict=True)
         ]
 
@@ -124,10 +135,11 @@ class OpenAICompatibleAnalyzer:
         check_frames([frame])
         question = sanitize_question(question)
         started = time.perf_counter()
-        raw, failure = self._request(frame, clarify_prompt(procedure_type, question), procedure_type, "clarify")
+        parts = prompt_parts(procedure_type, "clarify", question)
+        raw, failure = self._request(frame, parts, procedure_type, "clarify")
         base = provenance(
             self._base,
-            prompt_version=CLARIFY_PROMPT_VERSION,
+            prompt_version=prompt_version_for("clarify"),
             generation_params=self._generation_params("clarify"),
         )
         return clarify_result(
@@ -139,22 +151,21 @@ class OpenAICompatibleAnalyzer:
 
     # ------------------------------------------------------------------ request
 
-    def _request(self, frame: FrameInput, prompt: str, procedure_type: str, kind: str) -> tuple[str, str | None]:
+    def _request(self, frame: FrameInput, prompt: PromptParts, procedure_type: str,
+                 kind: str) -> tuple[str, str | None]:
         """(raw text, failure sentence or None). Raises AnalyzerUnavailable for
         server-level problems (see the module docstring)."""
         import openai
 
         server = self.base_url
-        messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": to_jpeg_data_url(frame.image)}},
-                    {"type": "text", "text": prompt},
-                ],
-            },
+        # The same layout as the local path: instructions, the image, what varies.
+        content: list[dict[str, Any]] = [
+            {"type": "text", "text": prompt.before_image},
+            {"type": "image_url", "image_url": {"url": to_jpeg_data_url(frame.image)}},
         ]
+        if prompt.after_image:
+            content.append({"type": "text", "text": prompt.after_image})
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": content}]
         response_format = {
             "type": "json_schema",
             "json_schema": {

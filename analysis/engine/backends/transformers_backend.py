@@ -1,8 +1,10 @@
 """Local inference with transformers: MedGemma, or the demo model on the same path.
 
-Per batch: chat template with the image -> processor (left padding) -> one ``generate``
-call, greedy, with an xgrammar logits processor forcing schema-valid compact JSON and
-stopping on ``<end_of_turn>`` or EOS -> per-row decode -> validation.
+This is the *reference* path: per batch, chat template with the image -> processor (left
+padding) -> one Hugging Face ``generate`` call, greedy, with a logits processor forcing the
+answer grammar (``grammar.py``) and stopping on ``<end_of_turn>`` or EOS -> per-row decode
+-> validation. The fast engine (``backends/fast_backend.py``) runs the same model with its
+own decode loop and falls back to this class for anything it does not support.
 
 CUDA out-of-memory is handled here, inside ``analyze``: the batch is halved and retried
 down to one frame, and the halved size is remembered for the analyzer's lifetime (the
@@ -24,18 +26,19 @@ from ..config import EngineConfig
 from ..errors import AnalyzerUnavailable, OutOfMemory
 from ..images import to_pil_rgb
 from ..prompts import (
-    CLARIFY_PROMPT_VERSION,
     PROMPT_VERSION,
-    clarify_prompt,
-    frame_prompt,
+    PromptParts,
     messages_for,
+    prompt_parts,
+    prompt_version_for,
     sanitize_question,
 )
 from ..revision import model_revision
-from ..schemas import json_schema_text, max_new_tokens_for
+from ..schemas import max_new_tokens_for
 from ..types import AnalysisResult, ClarifyResult, FrameInput, Provenance
 from .common import (
     check_frames,
+    check_kind,
     check_procedure_type,
     clarify_result,
     frame_result,
@@ -115,7 +118,8 @@ class TransformersAnalyzer:
 
         text_config = getattr(model.config, "text_config", model.config)
         self.vocab_size = int(text_config.vocab_size)
-        self.grammars = GrammarCache(tokenizer, self.vocab_size, self.stop_token_ids)
+        self.grammars = GrammarCache(tokenizer, self.vocab_size, self.stop_token_ids,
+                                     cache_dir=config.grammar_cache_dir)
 
         if config.max_new_tokens is not None and config.max_new_tokens < max_new_tokens_for("frame"):
             logger.warning(
@@ -202,7 +206,8 @@ class TransformersAnalyzer:
             "do_sample": self.config.do_sample,
             "num_beams": 1,
             "max_new_tokens": self._max_new_tokens(kind),
-            "constrained_decoding": "xgrammar json_schema, compact separators, no free whitespace",
+            "constrained_decoding": "xgrammar answer grammar (compact JSON) + exact text-length masks",
+            "engine": "reference (transformers generate)",
             "stop_token_ids": list(self.stop_token_ids),
             "dtype": str(self.dtype).replace("torch.", ""),
             "device": self.device.type,
@@ -218,37 +223,49 @@ class TransformersAnalyzer:
     def provenance_base(self) -> Provenance:
         return self._base
 
-    def analyze(self, frames: list[FrameInput], procedure_type: str) -> list[AnalysisResult]:
+    @property
+    def engine_name(self) -> str:
+        return "reference"
+
+    def warm_up(self) -> dict[str, Any]:
+        """Compile (or load) every answer grammar now, and log how long it took."""
+        from ..schemas import OUTPUT_KINDS, PROCEDURE_TYPES
+
+        report = {"grammars": self.grammars.warm_up(PROCEDURE_TYPES, OUTPUT_KINDS)}
+        logger.info("Analyzer warm-up (reference engine): %s", report)
+        return report
+
+    def analyze(self, frames: list[FrameInput], procedure_type: str, kind: str = "frame") -> list[AnalysisResult]:
         check_procedure_type(procedure_type)
+        check_kind(kind)
         check_frames(frames)
         if not frames:
             return []
-        prompt = frame_prompt(procedure_type)
+        parts = prompt_parts(procedure_type, kind)
         results: list[AnalysisResult] = []
         with self._lock:
-            prompts = [prompt] * len(frames)
-            for chunk, rows, latency_ms in self._generate_chunks(frames, prompts, procedure_type, "frame"):
-                params = {**self._generation_params("frame"), "batch_size": len(chunk)}
-                if not self.grammar_enabled:
-                    params["constrained_decoding"] = "none (benchmark contrast run)"
-                base = provenance(self._base, generation_params=params)
+            for chunk, rows, latency_ms in self._generate_chunks(frames, [parts] * len(frames), procedure_type, kind):
+                base = self.result_provenance(kind, batch_size=len(chunk))
                 for frame, row in zip(chunk, rows, strict=True):
-                    results.append(frame_result(frame, row.raw, base, latency_ms, procedure_type, row.failure))
+                    results.append(frame_result(frame, row.raw, base, latency_ms, procedure_type, row.failure, kind))
         return results
 
     def clarify(self, frame: FrameInput, procedure_type: str, question: str) -> ClarifyResult:
         check_procedure_type(procedure_type)
         check_frames([frame])
         question = sanitize_question(question)
-        prompt = clarify_prompt(procedure_type, question)
+        parts = prompt_parts(procedure_type, "clarify", question)
         with self._lock:
-            [(_, rows, latency_ms)] = list(self._generate_chunks([frame], [prompt], procedure_type, "clarify"))
-        base = provenance(
-            self._base,
-            prompt_version=CLARIFY_PROMPT_VERSION,
-            generation_params={**self._generation_params("clarify"), "batch_size": 1},
-        )
+            [(_, rows, latency_ms)] = list(self._generate_chunks([frame], [parts], procedure_type, "clarify"))
+        base = self.result_provenance("clarify", batch_size=1)
         return clarify_result(frame, question, rows[0].raw, base, latency_ms, procedure_type, rows[0].failure)
+
+    def result_provenance(self, kind: str, **params: Any) -> Provenance:
+        """Provenance of a result of ``kind`` from this path (``params`` override)."""
+        generation = {**self._generation_params(kind), **params}
+        if not self.grammar_enabled:
+            generation["constrained_decoding"] = "none (benchmark contrast run)"
+        return provenance(self._base, prompt_version=prompt_version_for(kind), generation_params=generation)
 
     def close(self) -> None:
         import torch
@@ -261,7 +278,7 @@ class TransformersAnalyzer:
 
     # -------------------------------------------------------------- generation
 
-    def _generate_chunks(self, frames: list[FrameInput], prompts: list[str], procedure_type: str, kind: str):
+    def _generate_chunks(self, frames: list[FrameInput], prompts: list[PromptParts], procedure_type: str, kind: str):
         """Yield (frames, rows, per-frame latency) per generate call, halving the chunk
         size on CUDA OOM (see the module docstring)."""
         import torch
@@ -314,7 +331,8 @@ class TransformersAnalyzer:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _generate(self, frames: list[FrameInput], prompts: list[str], procedure_type: str, kind: str) -> list[_Row]:
+    def _generate(self, frames: list[FrameInput], prompts: list[PromptParts], procedure_type: str,
+                  kind: str) -> list[_Row]:
         import torch
 
         from ..grammar import GrammarLogitsProcessor
@@ -335,8 +353,7 @@ class TransformersAnalyzer:
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
 
-        compiled = self.grammars.get(json_schema_text(procedure_type, kind))
-        grammar = GrammarLogitsProcessor(compiled, len(frames))
+        grammar = GrammarLogitsProcessor(self.grammars.get(procedure_type, kind), len(frames))
         max_new_tokens = self._max_new_tokens(kind)
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": self.config.temperature, "top_k": 0, "top_p": 1.0}

@@ -58,6 +58,17 @@ def demo_analyzer(demo_config):
     return get_analyzer(demo_config)
 
 
+@pytest.fixture(scope="session")
+def reference_config(demo_model_dir) -> EngineConfig:
+    """The Hugging Face generate path (what the fast engine must reproduce)."""
+    return EngineConfig(backend="demo", model=str(demo_model_dir), batch_size=4, engine="reference")
+
+
+@pytest.fixture
+def reference_analyzer(reference_config):
+    return get_analyzer(reference_config)
+
+
 def make_frames(count: int, seed: int = 0) -> list[FrameInput]:
     """Distinct random frames of mixed sizes, numpy and PIL."""
     rng = np.random.default_rng(seed)

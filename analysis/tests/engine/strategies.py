@@ -12,6 +12,7 @@ from analysis.engine.schemas import (
     DESCRIPTION_MAX_CHARS,
     IMAGE_ADEQUACY,
     LABEL_MAX_CHARS,
+    LIVE_LABEL_MAX_CHARS,
     LOCATIONS,
     MAX_FINDINGS,
     NEXT_STEP_MAX_CHARS,
@@ -19,6 +20,7 @@ from analysis.engine.schemas import (
     RISK_LEVELS,
     clarify_model,
     frame_model,
+    live_model,
 )
 
 # Every character the schema allows in text: printable ASCII except '"' and '\'.
@@ -38,8 +40,7 @@ def prose(max_chars: int):
     return st.lists(word, min_size=1, max_size=max(1, min(8, max_chars // 13))).map(" ".join)
 
 
-# Grammar-representable numbers: at most 6 decimals (the bound xgrammar's number rule
-# enforces); hundredths are enough for a round trip through "37%".
+# Grammar-representable numbers: schemas.NUMBER_DECIMALS (2 for a confidence, 1 for a size).
 confidences = st.integers(0, 100).map(lambda n: n / 100)
 sizes = st.one_of(st.none(), st.integers(0, 400).map(lambda n: n / 2))
 
@@ -80,3 +81,26 @@ def clarify_answers(draw, procedure_type=None):
         "image_adequacy": draw(st.sampled_from(IMAGE_ADEQUACY)),
     }
     return procedure_type, clarify_model(procedure_type).model_validate(data)
+
+
+@st.composite
+def live_analyses(draw, procedure_type=None, text=schema_text):
+    procedure_type = procedure_type or draw(st.sampled_from(PROCEDURE_TYPES))
+    count = draw(st.integers(0, MAX_FINDINGS))
+    findings = [
+        {
+            "category": draw(st.sampled_from(CATEGORIES[procedure_type])),
+            "location": draw(st.sampled_from(LOCATIONS[procedure_type])),
+            "risk": draw(st.sampled_from(RISK_LEVELS)),
+            "confidence": draw(st.integers(0, 100)),
+            "size_mm": draw(st.none() | st.integers(0, 200)),
+            "label": draw(text(LIVE_LABEL_MAX_CHARS)),
+        }
+        for _ in range(count)
+    ]
+    data = {
+        "image_adequacy": draw(st.sampled_from(IMAGE_ADEQUACY)),
+        "no_finding": not findings,
+        "findings": findings,
+    }
+    return procedure_type, live_model(procedure_type).model_validate(data)

@@ -153,12 +153,22 @@ def test_the_request_carries_image_schema_and_greedy_settings(server, analyzer):
     assert body["response_format"]["json_schema"]["schema"] == json_schema_for("bronchoscopy")
     system, user = body["messages"]
     assert system["role"] == "system"
-    image_part, text_part = user["content"]
+    # The local path's layout: the fixed instructions, then the image.
+    text_part, image_part = user["content"]
     url = image_part["image_url"]["url"]
     assert url.startswith("data:image/jpeg;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert image.format == "JPEG" and image.size == (160, 120)
     assert "bronchoscopy" in text_part["text"]
+
+
+def test_live_frames_get_the_live_schema_and_prompt(server, analyzer):
+    [result] = analyzer.analyze(make_frames(1), "colonoscopy", "live")
+    [request] = server.requests
+    body = request["body"]
+    assert body["response_format"]["json_schema"]["schema"] == json_schema_for("colonoscopy", "live")
+    assert "live frame" in body["messages"][1]["content"][0]["text"]
+    assert result.provenance.prompt_version == "live-v1"
 
 
 @pytest.mark.parametrize(

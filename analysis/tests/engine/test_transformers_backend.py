@@ -1,4 +1,4 @@
-"""The real transformers + xgrammar path, on the demo model."""
+"""The reference path (transformers generate + the answer grammar), on the demo model."""
 
 import json
 import time
@@ -19,15 +19,15 @@ from analysis.engine import (
 )
 from analysis.engine.backends.common import split_latency_ms
 from analysis.engine.backends.transformers_backend import TransformersAnalyzer
-from analysis.engine.prompts import CLARIFY_PROMPT_VERSION, clarify_prompt
+from analysis.engine.prompts import CLARIFY_PROMPT_VERSION, prompt_parts
 from analysis.engine.revision import weights_sha256
 from analysis.engine.schemas import max_new_tokens_for
 
 from .conftest import make_frames
 
 
-def test_analyze_returns_one_valid_result_per_frame_in_order(demo_analyzer, frames):
-    results = demo_analyzer.analyze(frames, "colonoscopy")
+def test_analyze_returns_one_valid_result_per_frame_in_order(reference_analyzer, frames):
+    results = reference_analyzer.analyze(frames, "colonoscopy")
     assert [r.frame_id for r in results] == [f.frame_id for f in frames]
     assert [r.timestamp_ms for r in results] == [f.timestamp_ms for f in frames]
     for result in results:
@@ -39,8 +39,8 @@ def test_analyze_returns_one_valid_result_per_frame_in_order(demo_analyzer, fram
         assert result.provenance.parsed_with == "json"
 
 
-def test_every_result_carries_demo_provenance(demo_analyzer, demo_model_dir, frames):
-    [result] = demo_analyzer.analyze(frames[:1], "bronchoscopy")
+def test_every_result_carries_demo_provenance(reference_analyzer, demo_model_dir, frames):
+    [result] = reference_analyzer.analyze(frames[:1], "bronchoscopy")
     provenance = result.provenance
     assert provenance.backend == "demo"
     assert provenance.is_demo is True
@@ -55,52 +55,52 @@ def test_every_result_carries_demo_provenance(demo_analyzer, demo_model_dir, fra
     assert "xgrammar" in params["constrained_decoding"]
     as_dict = json.loads(json.dumps(provenance.as_dict()))
     assert as_dict["model_revision"].startswith("sha256:")
-    assert demo_analyzer.provenance_base.model_id == DEMO_MODEL_ID
+    assert reference_analyzer.provenance_base.model_id == DEMO_MODEL_ID
 
 
-def test_batched_generation_equals_one_by_one_under_greedy_decoding(demo_analyzer):
+def test_batched_generation_equals_one_by_one_under_greedy_decoding(reference_analyzer):
     frames = make_frames(4, seed=7)
-    batched = demo_analyzer.analyze(frames, "upper_gi")
-    single = [demo_analyzer.analyze([frame], "upper_gi")[0] for frame in frames]
+    batched = reference_analyzer.analyze(frames, "upper_gi")
+    single = [reference_analyzer.analyze([frame], "upper_gi")[0] for frame in frames]
     assert [r.raw_output for r in batched] == [r.raw_output for r in single]
     assert [r.analysis for r in batched] == [r.analysis for r in single]
     assert batched[0].provenance.generation_params["batch_size"] == 4
     assert single[0].provenance.generation_params["batch_size"] == 1
 
 
-def test_left_padded_prompts_of_different_lengths_match_one_by_one(demo_analyzer):
+def test_left_padded_prompts_of_different_lengths_match_one_by_one(reference_analyzer):
     """Within analyze() all prompts have the same length; clarify-style prompts do not,
     so this exercises the left padding itself."""
     frames = make_frames(2, seed=3)
     prompts = [
-        clarify_prompt("colonoscopy", "Size?"),
-        clarify_prompt("colonoscopy", "Is the surface pattern of this lesion regular, and where exactly is it?"),
+        prompt_parts("colonoscopy", "clarify", "Size?"),
+        prompt_parts("colonoscopy", "clarify", "Is the surface pattern of this lesion regular, and where exactly is it?"),
     ]
-    [(_, together, _)] = list(demo_analyzer._generate_chunks(frames, prompts, "colonoscopy", "clarify"))
+    [(_, together, _)] = list(reference_analyzer._generate_chunks(frames, prompts, "colonoscopy", "clarify"))
     apart = []
     for frame, prompt in zip(frames, prompts, strict=True):
-        [(_, [row], _)] = list(demo_analyzer._generate_chunks([frame], [prompt], "colonoscopy", "clarify"))
+        [(_, [row], _)] = list(reference_analyzer._generate_chunks([frame], [prompt], "colonoscopy", "clarify"))
         apart.append(row)
     assert [row.raw for row in together] == [row.raw for row in apart]
     assert all(row.failure is None for row in together)
 
 
-def test_lists_longer_than_batch_size_are_split_into_batches(demo_analyzer, monkeypatch):
+def test_lists_longer_than_batch_size_are_split_into_batches(reference_analyzer, monkeypatch):
     sizes = []
-    original = demo_analyzer.model.generate
+    original = reference_analyzer.model.generate
 
     def recording(**kwargs):
         sizes.append(kwargs["input_ids"].shape[0])
         return original(**kwargs)
 
-    monkeypatch.setattr(demo_analyzer.model, "generate", recording)
-    results = demo_analyzer.analyze(make_frames(6), "other")
+    monkeypatch.setattr(reference_analyzer.model, "generate", recording)
+    results = reference_analyzer.analyze(make_frames(6), "other")
     assert sizes == [4, 2]
     assert len(results) == 6 and all(r.ok for r in results)
 
 
-def test_clarify_answers_with_its_own_schema_and_prompt_version(demo_analyzer, frames):
-    result = demo_analyzer.clarify(frames[0], "upper_gi", "Is there active bleeding?")
+def test_clarify_answers_with_its_own_schema_and_prompt_version(reference_analyzer, frames):
+    result = reference_analyzer.clarify(frames[0], "upper_gi", "Is there active bleeding?")
     assert result.ok, result.error
     assert result.question == "Is there active bleeding?"
     assert result.frame_id == frames[0].frame_id
@@ -109,43 +109,44 @@ def test_clarify_answers_with_its_own_schema_and_prompt_version(demo_analyzer, f
     assert 0 <= result.answer.confidence <= 1
 
 
-def test_a_cut_off_answer_is_a_failed_result_not_a_finding(demo_config, frames):
-    config = EngineConfig(backend="demo", model=demo_config.model, max_new_tokens=8)
+def test_a_cut_off_answer_is_a_failed_result_not_a_finding(reference_config, frames):
+    config = EngineConfig(backend="demo", model=reference_config.model, max_new_tokens=8, engine="reference")
     [result] = get_analyzer(config).analyze(frames[:1], "colonoscopy")
     assert result.ok is False and result.analysis is None
     assert "cut off at max_new_tokens=8" in result.error
     assert result.raw_output  # kept for review
 
 
-def test_each_schema_is_compiled_once(demo_analyzer, frames):
-    demo_analyzer.analyze(frames[:1], "other")
-    compiled = demo_analyzer.grammars.compile_count
-    demo_analyzer.analyze(frames[:2], "other")
-    demo_analyzer.analyze(frames[:1], "other")
-    assert demo_analyzer.grammars.compile_count == compiled
+def test_each_schema_is_compiled_once(reference_analyzer, frames):
+    reference_analyzer.analyze(frames[:1], "other")
+    compiled = reference_analyzer.grammars.compile_count
+    reference_analyzer.analyze(frames[:2], "other")
+    reference_analyzer.analyze(frames[:1], "other")
+    assert reference_analyzer.grammars.compile_count == compiled
 
 
-def test_the_grammar_covers_the_models_vocab_size(demo_analyzer):
-    assert demo_analyzer.grammars.tokenizer_info.vocab_size == demo_analyzer.model.config.text_config.vocab_size
+def test_the_grammar_covers_the_models_vocab_size(reference_analyzer):
+    assert reference_analyzer.grammars.tokenizer_info.vocab_size == reference_analyzer.model.config.text_config.vocab_size
 
 
-def test_bad_input_is_refused_before_generation(demo_analyzer):
+def test_bad_input_is_refused_before_generation(reference_analyzer):
     with pytest.raises(ValueError, match="Unknown procedure type"):
-        demo_analyzer.analyze(make_frames(1), "cystoscopy")
+        reference_analyzer.analyze(make_frames(1), "cystoscopy")
     with pytest.raises(ValueError, match="HxWx3"):
-        demo_analyzer.analyze([FrameInput(image=np.zeros((10, 10), np.uint8), timestamp_ms=0)], "other")
+        reference_analyzer.analyze([FrameInput(image=np.zeros((10, 10), np.uint8), timestamp_ms=0)], "other")
     with pytest.raises(ValueError, match="empty"):
-        demo_analyzer.clarify(make_frames(1)[0], "other", "   ")
-    assert demo_analyzer.analyze([], "other") == []
+        reference_analyzer.clarify(make_frames(1)[0], "other", "   ")
+    assert reference_analyzer.analyze([], "other") == []
 
 
 # ------------------------------------------------------------------ OOM handling
 
 
 @pytest.fixture
-def fresh_analyzer(demo_config):
+def fresh_analyzer(reference_config):
     # Not from the registry: the OOM tests change the analyzer's remembered batch size.
-    return TransformersAnalyzer(demo_config, model_location=demo_config.model, backend_name="demo", cpu_threads=1)
+    return TransformersAnalyzer(reference_config, model_location=reference_config.model, backend_name="demo",
+                                cpu_threads=1)
 
 
 def _oom_above(analyzer, monkeypatch, limit):
@@ -192,12 +193,12 @@ def test_oom_on_a_single_frame_raises_out_of_memory(fresh_analyzer, monkeypatch)
         fresh_analyzer.analyze(make_frames(2), "other")
 
 
-def test_latency_is_the_batch_time_split_over_its_frames(demo_analyzer):
+def test_latency_is_the_batch_time_split_over_its_frames(reference_analyzer):
     assert split_latency_ms(2.0, 4) == 500
     assert split_latency_ms(0.0104, 1) == 10
     frames = make_frames(4)
     started = time.perf_counter()
-    results = demo_analyzer.analyze(frames, "other")
+    results = reference_analyzer.analyze(frames, "other")
     wall_ms = (time.perf_counter() - started) * 1000
     latencies = {r.provenance.latency_ms for r in results}
     assert len(latencies) == 1  # one batch, one shared per-frame figure
