@@ -59,7 +59,7 @@ def _create(config: EngineConfig) -> Analyzer:
         from .demo_model import DEMO_MODEL_ID, ensure_demo_model
 
         directory = str(ensure_demo_model(config.model_location))
-        return TransformersAnalyzer(
+        reference = TransformersAnalyzer(
             config,
             model_location=directory,
             backend_name="demo",
@@ -67,4 +67,29 @@ def _create(config: EngineConfig) -> Analyzer:
             is_demo=True,
             cpu_threads=1,
         )
-    return TransformersAnalyzer(config, model_location=config.model_location)
+    else:
+        reference = TransformersAnalyzer(config, model_location=config.model_location)
+    analyzer = local_analyzer(reference)
+    if config.warm_up:
+        analyzer.warm_up()
+    return analyzer
+
+
+def local_analyzer(reference):
+    """The analyzer for a loaded local model: the fast engine unless the configuration asks
+    for the reference path (the fast engine itself falls back to the reference for a model
+    it does not reproduce)."""
+    config = reference.config
+    if config.engine in ("fast", "auto"):
+        from .backends.fast_backend import FastAnalyzer
+        from .errors import AnalyzerUnavailable
+
+        analyzer = FastAnalyzer(reference)
+        if config.engine == "fast" and analyzer.unavailable_reason:
+            # Asked for explicitly: say so rather than run slowly without anyone knowing.
+            raise AnalyzerUnavailable(
+                f"ANALYZER_ENGINE=fast, but the fast engine cannot run this model: {analyzer.unavailable_reason}. "
+                "Use ANALYZER_ENGINE=auto (falls back to the reference path) or reference."
+            )
+        return analyzer
+    return reference
