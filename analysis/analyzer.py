@@ -25,6 +25,12 @@ def engine_config() -> EngineConfig:
         openai_model=settings.OPENAI_COMPATIBLE_MODEL if backend == "openai_compatible" else None,
         timeout_s=settings.ANALYZER_TIMEOUT_S,
         max_retries=settings.ANALYZER_MAX_RETRIES,
+        engine=settings.ANALYZER_ENGINE,
+        jump_forward=settings.ANALYZER_JUMP_FORWARD,
+        cuda_graphs=settings.ANALYZER_CUDA_GRAPHS,
+        prefix_cache=settings.ANALYZER_PREFIX_CACHE,
+        context_tokens=settings.ANALYZER_CONTEXT_TOKENS or None,
+        grammar_cache_dir=str(settings.ANALYZER_GRAMMAR_CACHE_DIR),
     )
 
 

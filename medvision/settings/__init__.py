@@ -281,6 +281,17 @@ ANALYZER_DEVICE = env.choice("ANALYZER_DEVICE", {"auto", "cpu", "cuda"}, default
 ANALYZER_BATCH_SIZE = env.int("ANALYZER_BATCH_SIZE", default=4, minimum=1, maximum=64)
 ANALYZER_TIMEOUT_S = env.float("ANALYZER_TIMEOUT_S", default=60.0, minimum=0.1)
 ANALYZER_MAX_RETRIES = env.int("ANALYZER_MAX_RETRIES", default=2, minimum=0, maximum=10)
+# The local decode loop: fast (engine/fast) or reference (Hugging Face generate); auto = fast
+# wherever the model is one it reproduces (MedGemma / the demo model), reference otherwise.
+ANALYZER_ENGINE = env.choice("ANALYZER_ENGINE", {"auto", "fast", "reference"}, default="auto")
+ANALYZER_JUMP_FORWARD = env.bool("ANALYZER_JUMP_FORWARD", default=True)
+ANALYZER_CUDA_GRAPHS = env.bool("ANALYZER_CUDA_GRAPHS", default=True)
+ANALYZER_PREFIX_CACHE = env.bool("ANALYZER_PREFIX_CACHE", default=True)
+# 0 = the model's sliding window (1024 for MedGemma).
+ANALYZER_CONTEXT_TOKENS = env.int("ANALYZER_CONTEXT_TOKENS", default=0, minimum=0, maximum=131072)
+# Load the model, compile grammars and capture CUDA graphs when a gpu-queue worker starts.
+ANALYZER_WARM_UP = env.bool("ANALYZER_WARM_UP", default=True)
+ANALYZER_GRAMMAR_CACHE_DIR = Path(env.str("ANALYZER_GRAMMAR_CACHE_DIR", default=str(VAR_DIR / "cache" / "grammars")))
 OPENAI_COMPATIBLE_BASE_URL = env.url_or_empty("OPENAI_COMPATIBLE_BASE_URL", schemes=("http", "https"))
 OPENAI_COMPATIBLE_API_KEY = env.secret("OPENAI_COMPATIBLE_API_KEY")
 OPENAI_COMPATIBLE_MODEL = env.str("OPENAI_COMPATIBLE_MODEL", default="google/medgemma-4b-it")
