@@ -37,6 +37,31 @@ def test_results_become_proposed_findings_with_provenance(session, fake_analyzer
     assert finding.frame == frame
 
 
+def test_live_frames_get_the_compact_live_answer(session, fake_analyzer):
+    frame = make_frame(session)
+    services.frames_analyze(frame_ids=[frame.pk])
+    assert fake_analyzer.kinds == ["live"]
+    finding = Finding.objects.get(session=session)
+    # confidence 80 (percent) becomes 0.8; a live answer has no prose.
+    assert (finding.confidence, finding.size_mm, finding.label) == (0.8, 6.0, "Polyp")
+    assert finding.description == "" and finding.suggested_next_step == ""
+    frame.refresh_from_db()
+    assert frame.analysis["findings"][0]["confidence"] == 80
+
+
+def test_recorded_frames_get_the_full_answer(session, fake_analyzer, monkeypatch):
+    from procedures.models import Video
+
+    monkeypatch.setattr("analysis.pipeline.video_check_complete", lambda video_id: None)
+    video = Video.objects.create(session=session, sha256="b" * 64, file="videos/y.bin")
+    frame = services.frame_create(session=session, source="video", video=video, timestamp_ms=0,
+                                  jpeg=jpeg_bytes(seed=3), width=64, height=48)
+    services.frames_analyze(frame_ids=[frame.pk])
+    assert fake_analyzer.kinds == ["frame"]
+    frame.refresh_from_db()
+    assert frame.analysis["findings"][0]["description"] == "Sessile lesion."
+
+
 def test_analysing_the_same_frames_twice_adds_nothing(session, fake_analyzer):
     frames = [make_frame(session, ts=t, seed=t) for t in (0, 1000, 2000)]
     ids = [f.pk for f in frames]
