@@ -87,6 +87,7 @@ def main(argv=None) -> dict:
         do_sample=True,
         temperature=args.temperature,
         seed=args.seed,
+        engine="reference",  # sampling is the reference path's (the fast engine is greedy)
     )
     started = time.perf_counter()
     counts, valid, rechecked, failures = run(analyzer, args.n, args.batch_size, args.seed, recheck=True)

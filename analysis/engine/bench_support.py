@@ -100,9 +100,11 @@ def build_analyzer(
     do_sample: bool = False,
     temperature: float = 1.0,
     seed: int | None = None,
+    engine: str = "auto",
 ):
     """The analyzer a benchmark measures: the demo model through ``get_analyzer`` (the
-    production path), or the MedGemma-4B-shaped random model around the same class."""
+    production path), or the MedGemma-4B-shaped random model around the same class (the
+    reference path; wrap it in ``FastAnalyzer`` for the fast engine)."""
     directory = demo_dir(model_dir)
     if gpu_shape:
         from .medgemma_shape import build_medgemma_shaped_analyzer
@@ -129,6 +131,7 @@ def build_analyzer(
         do_sample=do_sample,
         temperature=temperature,
         seed=seed,
+        engine=engine,
     )
     return get_analyzer(config)
 

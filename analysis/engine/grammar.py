@@ -134,6 +134,10 @@ class GrammarCache:
         self.compile_count = 0  # observable by tests: compile once per grammar
         self.disk_loads = 0
 
+    @property
+    def token_texts(self) -> TokenTexts:
+        return self._texts
+
     def get(self, procedure_type: str, kind: str) -> CompiledAnswer:
         key = (procedure_type, kind)
         compiled = self._compiled.get(key)

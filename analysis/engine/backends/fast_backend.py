@@ -63,12 +63,16 @@ class _Ticket:
 
 
 class FastAnalyzer:
-    def __init__(self, reference: TransformersAnalyzer):
+    def __init__(self, reference: TransformersAnalyzer, **overrides: Any):
+        """``overrides``: EngineConfig fields to use instead of the reference's (benchmarks
+        compare engines on one loaded model)."""
+        from dataclasses import replace
+
         from ..fast.decoder import Decoder, DecoderOptions
         from ..fast.model import Gemma3Runner, UnsupportedModel
 
         self.reference = reference
-        self.config = reference.config
+        self.config = replace(reference.config, **overrides)
         self.decoder = None
         self.unavailable_reason: str | None = None
         self._lock = threading.Lock()

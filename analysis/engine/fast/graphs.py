@@ -50,10 +50,19 @@ class StepRunner:
         if not self.use_graphs:
             return 0
         started = time.perf_counter()
-        for width in sorted({1, self.max_step_tokens}):
-            for bucket in self.buckets:
-                if (bucket, width) not in self.graphs:
-                    self.graphs[(bucket, width)] = self._capture(bucket, width)
+        try:
+            # Largest first: the smaller graphs then reuse the shared pool's memory.
+            for width in sorted({1, self.max_step_tokens}, reverse=True):
+                for bucket in reversed(self.buckets):
+                    if (bucket, width) not in self.graphs:
+                        self.graphs[(bucket, width)] = self._capture(bucket, width)
+        except Exception as error:  # noqa: BLE001 - eager steps are slower, never wrong
+            logger.warning("CUDA graph capture failed (%s: %s); decoding steps run eagerly.",
+                           type(error).__name__, error)
+            self.graphs.clear()
+            self._pool = None
+            torch.cuda.synchronize()
+            return 0
         logger.info("Captured %d CUDA graphs in %.1f s", len(self.graphs), time.perf_counter() - started)
         return len(self.graphs)
 
