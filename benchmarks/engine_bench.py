@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripted_answers import ScriptChooser, script_fast, script_reference, scripted_answer  # noqa: E402
+
 from analysis.engine.backends.fast_backend import FastAnalyzer  # noqa: E402
 from analysis.engine.bench_support import percentile  # noqa: E402
-
-from scripted_answers import ScriptChooser, script_fast, script_reference, scripted_answer  # noqa: E402
 
 ENGINES = ("reference", "fast-nojf", "fast")
 

@@ -23,8 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from analysis.engine.bench_support import build_analyzer, machine_info, print_table, random_frames, write_results  # noqa: E402
 from engine_bench import ENGINES, engines_over, measure  # noqa: E402
+
+from analysis.engine.bench_support import build_analyzer, machine_info, print_table, random_frames, write_results  # noqa: E402
 
 
 def parse_args(argv=None):

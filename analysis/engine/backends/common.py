@@ -23,6 +23,14 @@ def check_kind(kind: str) -> None:
         raise ValueError(f"Unknown frame answer kind {kind!r}; use 'frame' (recorded) or 'live'.")
 
 
+def check_analyze_arguments(frames: list[FrameInput], procedure_type: str, kind: str) -> None:
+    """What every backend's ``analyze`` checks before any work (a ValueError/TypeError
+    names the bad argument)."""
+    check_procedure_type(procedure_type)
+    check_kind(kind)
+    check_frames(frames)
+
+
 def check_frames(frames: list[FrameInput]) -> None:
     for index, frame in enumerate(frames):
         if not isinstance(frame, FrameInput):

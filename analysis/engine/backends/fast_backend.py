@@ -32,7 +32,15 @@ from ..images import to_pil_rgb
 from ..prompts import sanitize_question
 from ..schemas import OUTPUT_KINDS, PROCEDURE_TYPES, max_new_tokens_for
 from ..types import AnalysisResult, ClarifyResult, FrameInput, Provenance
-from .common import check_frames, check_kind, check_procedure_type, clarify_result, frame_result, provenance
+from .common import (
+    check_analyze_arguments,
+    check_frames,
+    check_kind,
+    check_procedure_type,
+    clarify_result,
+    frame_result,
+    provenance,
+)
 from .transformers_backend import TransformersAnalyzer
 
 logger = logging.getLogger(__name__)
@@ -134,9 +142,7 @@ class FastAnalyzer:
         return "fast" if self.decoder is not None else "reference"
 
     def analyze(self, frames: list[FrameInput], procedure_type: str, kind: str = "frame") -> list[AnalysisResult]:
-        check_procedure_type(procedure_type)
-        check_kind(kind)
-        check_frames(frames)
+        check_analyze_arguments(frames, procedure_type, kind)
         if not frames:
             return []
         if self._reference_only():

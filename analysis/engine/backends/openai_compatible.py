@@ -41,8 +41,8 @@ from ..prompts import (
 from ..schemas import json_schema_for, max_new_tokens_for
 from ..types import AnalysisResult, ClarifyResult, FrameInput, Provenance
 from .common import (
+    check_analyze_arguments,
     check_frames,
-    check_kind,
     check_procedure_type,
     clarify_result,
     frame_result,
@@ -102,9 +102,7 @@ class OpenAICompatibleAnalyzer:
         return {}
 
     def analyze(self, frames: list[FrameInput], procedure_type: str, kind: str = "frame") -> list[AnalysisResult]:
-        check_procedure_type(procedure_type)
-        check_kind(kind)
-        check_frames(frames)
+        check_analyze_arguments(frames, procedure_type, kind)
         if not frames:
             return []
         prompt = prompt_parts(procedure_type, kind)

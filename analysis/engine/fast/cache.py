@@ -29,8 +29,16 @@ class StaticKVCache:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
-    def view(self, start: int, stop: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        return [k[start:stop] for k in self.k], [v[start:stop] for v in self.v]
+    def view(self, start: int, stop: int, span: int | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Slots ``start..stop-1``, all positions or the first ``span``."""
+        if span is None:
+            return [k[start:stop] for k in self.k], [v[start:stop] for v in self.v]
+        return [k[start:stop, :, :span] for k in self.k], [v[start:stop, :, :span] for v in self.v]
+
+    def span(self, used: int, granule: int = 128) -> int:
+        """Positions to attend over when rows use the first ``used``: rounded up, so that an
+        eager step's shapes change every ``granule`` tokens rather than every token."""
+        return min(self.k[0].shape[2], -(-used // granule) * granule)
 
     def write_prefix(self, slot: int, prefix_k: list[torch.Tensor], prefix_v: list[torch.Tensor]) -> None:
         """Copy a prompt prefix's keys/values (kv_heads, P, head_dim) into positions 0..P-1."""

@@ -204,7 +204,8 @@ class Decoder:
             embeds[index, layout.image_start - start: layout.image_end - start] = features[index].to(embeds.dtype)
         block = (torch.tensor([layout.image_start for layout in layouts], device=device),
                  torch.tensor([layout.image_end for layout in layouts], device=device))
-        keys, values = self.cache.view(first_slot, first_slot + len(layouts))
+        span = self.cache.span(max(starts) + width)  # padding positions included
+        keys, values = self.cache.view(first_slot, first_slot + len(layouts), span)
         hidden = self.runner.forward(embeds, positions, keys, values, block=block)
         return self.runner.logits(hidden, torch.tensor(lengths, device=device) - 1)
 

@@ -37,9 +37,13 @@ class StepRunner:
         self.graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor]]] = {}
         self._pool = None
 
-    def forward(self, ids: torch.Tensor, positions: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-        """Logits (B, vocab) after feeding ``ids`` (B, K) at ``positions`` into slots 0..B-1."""
-        keys, values = self.cache.view(0, ids.shape[0])
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor, last: torch.Tensor,
+                span: int | None = None) -> torch.Tensor:
+        """Logits (B, vocab) after feeding ``ids`` (B, K) at ``positions`` into slots 0..B-1.
+
+        ``span``: attend over the first ``span`` cache positions only (eager steps: the
+        rest is empty; a graph always covers the whole cache, its shapes are fixed)."""
+        keys, values = self.cache.view(0, ids.shape[0], span)
         hidden = self.runner.forward(self.runner.embed_ids(ids), positions, keys, values)
         return self.runner.logits(hidden, last)
 
@@ -108,7 +112,8 @@ class StepRunner:
         offsets = starts[:, None] + torch.arange(columns)[None]
         device = self.runner.device
         if graph is None:
-            return self.forward(ids.to(device), offsets.to(device), last.to(device))[:count]
+            span = self.cache.span(max(positions) + columns)
+            return self.forward(ids.to(device), offsets.to(device), last.to(device), span)[:count]
         cuda_graph, static = graph
         static["ids"].copy_(ids.pin_memory(), non_blocking=True)
         static["positions"].copy_(offsets.pin_memory(), non_blocking=True)
