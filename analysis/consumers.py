@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from medvision import safe_json
 from medvision.rate_limit import allow_in_shared_window
+from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, refuse
 from procedures.api import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 
 from .broadcast import register_server_loop, session_group
@@ -16,20 +17,36 @@ from .broadcast import register_server_loop, session_group
 # Wall-clock time, so every web process agrees on the rate-limit window (tests move it).
 _wall_clock = time.time
 
-# Close codes: 4401 not authenticated, 4404 not found (also: not yours).
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
+NOT_SIGNED_IN = "Sign in (or send an API token) to open this session's feed."
+NOT_FOUND = "No such procedure session, or it is not yours."
 
 
 @database_sync_to_async
-def _resolve_session(user, session_id):
+def _resolve_session(user, session_id, audit_as):
+    """(session, report_only) for a user who may see the session, else (None, False).
+    ``report_only``: the user sees the signed report only (an EHR connector)."""
     from procedures import access
     from procedures.selectors import session_get
 
     try:
-        return session_get(user=user, session_id=session_id, audit_as="ws:events")
+        session = session_get(user=user, session_id=session_id, audit_as=audit_as)
     except access.SessionNotFound:
+        return None, False
+    return session, access.sees_report_only(user, session)
+
+
+def visible_event(event: dict, report_only: bool) -> dict | None:
+    """The event as this viewer may see it: a connector gets what the API shows it - the
+    signed report's findings, no frames and no proposals (None: not for this viewer)."""
+    if not report_only:
+        return event
+    if event.get("type") == "frame":
         return None
+    if event.get("type") == "finding":
+        from .selectors import REPORT_STATUSES
+
+        return event if event["finding"].get("review_status") in REPORT_STATUSES else None
+    return event
 
 
 class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -39,11 +56,12 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
         register_server_loop()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse(self, CLOSE_UNAUTHENTICATED, NOT_SIGNED_IN)
             return
-        session = await _resolve_session(user, self.scope["url_route"]["kwargs"]["session_id"])
+        session, self.report_only = await _resolve_session(user, self.scope["url_route"]["kwargs"]["session_id"],
+                                                           "ws:events")
         if session is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await refuse(self, CLOSE_NOT_FOUND, NOT_FOUND)
             return
         self.group = session_group(session.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -55,34 +73,34 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return safe_json.loads(text_data)
+        except ValueError:
+            return None  # whatever it was, the answer is the same: this feed is read-only
+
     async def receive_json(self, content, **kwargs):
         await self.send_json({"type": "error", "code": "read_only", "message": "This feed is read-only."})
 
     async def session_event(self, message):
-        await self.send_json(message["event"])
+        event = visible_event(message["event"], self.report_only)
+        if event is not None:
+            await self.send_json(event)
 
 
 @database_sync_to_async
-def _live_access(user, session_id):
-    """(session, may_send) for a user who may see the session, else (None, False)."""
-    from procedures import access
-    from procedures.selectors import session_get
-
-    try:
-        session = session_get(user=user, session_id=session_id, audit_as="ws:live")
-    except access.SessionNotFound:
-        return None, False
-    return session, access.edit_refusal(user, session) is None
-
-
-@database_sync_to_async
-def _snapshot(session):
+def _snapshot(user, session_id):
+    """The findings so far, as ``user`` may see them (the report only, for a connector)."""
     from django.conf import settings
 
-    from .selectors import finding_list
+    from procedures import access
+
+    from .selectors import finding_list_for
     from .serializers import finding_event
 
-    findings = finding_list(session=session)[: settings.LIVE_SNAPSHOT_MAX]
+    session = access.get_visible_session(user, session_id)
+    findings = finding_list_for(user=user, session=session)[: settings.LIVE_SNAPSHOT_MAX]
     return [finding_event(f) for f in findings]
 
 
@@ -113,15 +131,19 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
     """
 
     async def connect(self):
+        from procedures import access
+
         register_server_loop()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse(self, CLOSE_UNAUTHENTICATED, NOT_SIGNED_IN)
             return
-        session, may_send = await _live_access(user, self.scope["url_route"]["kwargs"]["session_id"])
+        session, self.report_only = await _resolve_session(user, self.scope["url_route"]["kwargs"]["session_id"],
+                                                           "ws:live")
         if session is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await refuse(self, CLOSE_NOT_FOUND, NOT_FOUND)
             return
+        may_send = access.edit_refusal(user, session) is None
         self.session_id = session.pk
         self.may_send = may_send
         self.dropped = 0
@@ -132,7 +154,7 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "hello", "session": str(session.pk), "status": session.status,
                               "procedure_type": session.procedure_type, "can_send_frames": may_send,
                               "notice": AI_DISCLAIMER})
-        await self.send_json({"type": "snapshot", "findings": await _snapshot(session)})
+        await self.send_json({"type": "snapshot", "findings": await _snapshot(user, session.pk)})
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -143,18 +165,15 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
             await self._frame(bytes_data)
             return
         try:
-            content = json.loads(text_data or "")
-        except json.JSONDecodeError:
+            content = safe_json.loads(text_data or "")
+        except ValueError:
             await self._error("bad_json", "Control messages are JSON objects like {\"type\": \"ping\"}.")
             return
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
             await self.send_json({"type": "pong"})
         elif kind == "sync":
-            from procedures.models import ProcedureSession
-
-            session = await database_sync_to_async(ProcedureSession.objects.get)(pk=self.session_id)
-            await self.send_json({"type": "snapshot", "findings": await _snapshot(session)})
+            await self.send_json({"type": "snapshot", "findings": await _snapshot(self.scope["user"], self.session_id)})
         else:
             await self._error("unsupported", f"Unknown message type {kind!r}; frames are binary messages.")
 
@@ -191,4 +210,6 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "message": message})
 
     async def session_event(self, message):
-        await self.send_json(message["event"])
+        event = visible_event(message["event"], self.report_only)
+        if event is not None:
+            await self.send_json(event)

@@ -3,6 +3,7 @@
 from auditlog.admin import LogEntryAdmin
 from auditlog.models import LogEntry
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.sites import NotRegistered
 
 
@@ -20,9 +21,13 @@ class ActorFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in actors]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(actor_id=self.value())
-        return queryset
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            # A hand-edited URL: admin shows its "invalid filter" page, not a server error.
+            raise IncorrectLookupParameters(f"Unknown user filter {value!r}.")
+        return queryset.filter(actor_id=int(value))
 
 
 class ReadOnlyLogEntryAdmin(LogEntryAdmin):

@@ -4,6 +4,7 @@ against the test database. Loopback only; every wait is bounded."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -128,3 +129,21 @@ def clear_shared_cache() -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+REFUSALS = ("not_authenticated", "read_only", "not_found")
+
+
+async def refusal_or_first_event(communicator, timeout: float = 5) -> tuple[int | None, dict | None]:
+    """For a socket the server accepted: ``(close code, None)`` when it turned the client
+    away (it sends one error event, then closes with 4401/4403/4404), else
+    ``(None, first event)``."""
+    first = await communicator.receive_output(timeout)
+    if first["type"] == "websocket.close":
+        return first.get("code"), None
+    event = json.loads(first.get("text") or "null")
+    if isinstance(event, dict) and event.get("type") == "error" and event.get("code") in REFUSALS:
+        closed = await communicator.receive_output(timeout)
+        assert closed["type"] == "websocket.close", closed
+        return closed.get("code"), None
+    return None, event

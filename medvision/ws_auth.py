@@ -9,13 +9,14 @@ header; a token is no ambient credential, so no Origin is required then.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
+import json
+from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 
 @database_sync_to_async
@@ -41,12 +42,35 @@ def _token_from_scope(scope) -> str | None:
 
 
 def _origin_allowed(scope) -> bool:
-    origin = dict(scope.get("headers", [])).get(b"origin")
+    """A cookie-authenticated socket must come from a page of this very site: the page's
+    origin (scheme, host and port) equals the one the socket was opened on, or is listed
+    in CSRF_TRUSTED_ORIGINS (a proxy with another public origin). A host name alone is
+    not enough: a page on http://localhost:6666 is not this site on http://localhost:8000."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin")
+    host = headers.get(b"host")
     if origin is None:
         return False
-    host = urlparse(origin.decode("latin-1")).hostname or ""
-    allowed = settings.ALLOWED_HOSTS or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
-    return validate_host(host, allowed)
+    origin = origin.decode("latin-1").strip().rstrip("/").lower()
+    if origin in {trusted.rstrip("/").lower() for trusted in settings.CSRF_TRUSTED_ORIGINS}:
+        return True
+    if host is None:
+        return False
+    host = host.decode("latin-1").strip().lower()
+    if not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
+        return False
+    return origin == f"{_page_scheme(scope, headers)}://{host}"
+
+
+def _page_scheme(scope, headers) -> str:
+    """The scheme of the page that opened the socket: wss -> https, or what a trusted
+    TLS-terminating proxy says (SECURE_PROXY_SSL_HEADER, as for HTTP requests)."""
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name = proxy_header[0].removeprefix("HTTP_").replace("_", "-").lower().encode()
+        if headers.get(name, b"").decode("latin-1").split(",")[0].strip() == proxy_header[1]:
+            return "https"
+    return "https" if scope.get("scheme") == "wss" else "http"
 
 
 class TokenOrCookieAuthMiddleware:
@@ -71,3 +95,24 @@ class TokenOrCookieAuthMiddleware:
 
 def WebSocketAuthStack(inner):  # noqa: N802 - mirrors channels' AuthMiddlewareStack
     return AuthMiddlewareStack(TokenOrCookieAuthMiddleware(inner))
+
+
+# Close codes every consumer uses: 4401 not signed in, 4403 may read but not use this
+# socket, 4404 no such session (or not yours).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_READ_ONLY = 4403
+CLOSE_NOT_FOUND = 4404
+_REFUSALS = {CLOSE_UNAUTHENTICATED: "not_authenticated", CLOSE_READ_ONLY: "read_only", CLOSE_NOT_FOUND: "not_found"}
+
+
+async def refuse(consumer, code: int, message: str) -> None:
+    """Turn a socket away so that the client learns why.
+
+    Closing before ``accept()`` makes the server reject the handshake with an HTTP 403,
+    and the close code never reaches the browser, whose pages need it to stop
+    reconnecting. So: accept, send one error event, close with the code.
+    """
+    await consumer.accept()
+    await consumer.send(text_data=json.dumps({"type": "error", "code": _REFUSALS.get(code, "refused"),
+                                              "message": message, "fatal": True}))
+    await consumer.close(code=code)

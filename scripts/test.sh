@@ -58,5 +58,8 @@ fi
 # no ffprobe, which is what a plain `pip install` deployment runs.
 WHEEL_FFMPEG=$($PY -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
 echo "==> [2/2] services profile (PostgreSQL + Redis; the imageio-ffmpeg wheel's ffmpeg, no ffprobe)"
-DATABASE_URL=$PG_URL REDIS_URL=$REDIS MEDVISION_PROFILE_UNDER_TEST=services \
+# A services-profile process needs a secret key (there is no built-in one) and, with DEBUG
+# off, would be a deployment (HTTPS redirect): the test run is neither, so it says so.
+DATABASE_URL=$PG_URL REDIS_URL=$REDIS MEDVISION_PROFILE_UNDER_TEST=services DEBUG=true \
+  SECRET_KEY=${TEST_SECRET_KEY:-$($PY -c 'import secrets; print(secrets.token_urlsafe(64))')} \
   FFMPEG_BINARY=$WHEEL_FFMPEG FFPROBE_BINARY=none $PY -m pytest "$@"

@@ -32,16 +32,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from analysis.broadcast import register_server_loop, session_group
+from medvision import safe_json
 from medvision.rate_limit import TokenBucket
+from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_READ_ONLY, CLOSE_UNAUTHENTICATED, refuse
 
 from . import instructions, realtime, selectors, services, tools
 from .db import run_in_db
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_READ_ONLY = 4403
-CLOSE_NOT_FOUND = 4404
 CLOSE_UPSTREAM_UNAVAILABLE = 4503
 
 NOT_CONFIGURED = "The voice copilot is not configured on this server (OPENAI_API_KEY is not set)."
@@ -119,14 +118,14 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
 
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse(self, CLOSE_UNAUTHENTICATED, "Sign in to talk to the copilot.")
             return
         session, refusal = await run_in_db(_authorize, user, self.scope["url_route"]["kwargs"]["session_id"])
         if session is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await refuse(self, CLOSE_NOT_FOUND, "No such procedure session, or it is not yours.")
             return
         if refusal:
-            await self.close(code=CLOSE_READ_ONLY)
+            await refuse(self, CLOSE_READ_ONLY, "Only the clinician who owns this session can talk to the copilot.")
             return
         self.user = user
         self.session_id = session.pk
@@ -184,7 +183,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             await self.relay_audio(bytes_data)
             return
         try:
-            message = json.loads(text_data or "")
+            message = safe_json.loads(text_data or "")
         except ValueError:
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
@@ -413,7 +412,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
                     await self.seed(conn, reconnect=had_session)
                     self.upstream = conn
                     while True:
-                        event = json.loads(await conn.recv_bytes())
+                        event = safe_json.loads(await conn.recv_bytes())
                         if established_at is None and event.get("type") in ("session.created", "session.updated"):
                             established_at = loop.time()
                         await self.on_upstream_event(event, reconnect=had_session)

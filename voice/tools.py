@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 
 from analysis.clarify import frame_clarify, mmss
+from medvision import safe_json
 from medvision.audit import log_access
 from procedures import access
 
@@ -386,7 +387,7 @@ def parse_arguments(raw) -> dict:
     if isinstance(raw, dict):
         return raw
     try:
-        value = json.loads(raw or "{}")
+        value = safe_json.loads(raw or "{}")
     except (TypeError, ValueError):
         raise ToolError("The tool arguments were not valid JSON.") from None
     if not isinstance(value, dict):

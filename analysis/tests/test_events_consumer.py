@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 from analysis.broadcast import abroadcast
 from medvision import testing
 from medvision.routing import websocket_urlpatterns
+from medvision.testing import refusal_or_first_event
 from medvision.ws_auth import WebSocketAuthStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +26,7 @@ async def test_broadcast_reaches_every_open_page_of_the_session(session, clinici
     pages = []
     for user in (clinician, qa_user):
         cookie = await session_cookie_for(user)
-        page = WebsocketCommunicator(app(), path, headers=[(b"cookie", cookie), (b"origin", b"http://localhost")])
+        page = WebsocketCommunicator(app(), path, headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")])
         connected, _ = await page.connect()
         assert connected
         hello = await page.receive_json_from()
@@ -40,20 +41,43 @@ async def test_broadcast_reaches_every_open_page_of_the_session(session, clinici
 async def test_cookie_from_a_foreign_origin_is_refused(session, clinician):
     cookie = await session_cookie_for(clinician)
     page = WebsocketCommunicator(
-        app(), f"/ws/procedures/{session.pk}/events/", headers=[(b"cookie", cookie), (b"origin", b"https://evil.example")]
+        app(), f"/ws/procedures/{session.pk}/events/", headers=[(b"cookie", cookie), (b"origin", b"https://evil.example"), (b"host", b"localhost")]
     )
-    connected, code = await page.connect()
-    assert not connected and code == 4401
+    assert await page.connect() == (True, None)
+    assert (await refusal_or_first_event(page)) == (4401, None)
 
 
 async def test_the_feed_is_read_only(session, clinician):
     cookie = await session_cookie_for(clinician)
     page = WebsocketCommunicator(
-        app(), f"/ws/procedures/{session.pk}/events/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost")]
+        app(), f"/ws/procedures/{session.pk}/events/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")]
     )
     await page.connect()
     await page.receive_json_from()
     await page.send_json_to({"type": "confirm", "finding": "x"})
     reply = await page.receive_json_from()
     assert reply["type"] == "error" and reply["code"] == "read_only"
+    await page.disconnect()
+
+
+@pytest.mark.parametrize("origin", [b"http://localhost:6666", b"https://localhost", b"http://localhost.evil.example",
+                                    b"null"])
+async def test_a_page_on_another_port_or_scheme_of_the_same_host_is_refused(session, clinician, origin):
+    """The full origin counts, not the host name: another port is another site."""
+    cookie = await session_cookie_for(clinician)
+    page = WebsocketCommunicator(app(), f"/ws/procedures/{session.pk}/events/",
+                                 headers=[(b"cookie", cookie), (b"origin", origin), (b"host", b"localhost")])
+    assert await page.connect() == (True, None)
+    assert (await refusal_or_first_event(page)) == (4401, None)
+
+
+async def test_a_trusted_proxy_origin_is_accepted(session, clinician, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://medvision.hospital.example"]
+    cookie = await session_cookie_for(clinician)
+    page = WebsocketCommunicator(app(), f"/ws/procedures/{session.pk}/events/",
+                                 headers=[(b"cookie", cookie), (b"origin", b"https://medvision.hospital.example"),
+                                          (b"host", b"127.0.0.1:8000")])
+    assert await page.connect() == (True, None)
+    refused, hello = await refusal_or_first_event(page)
+    assert refused is None and hello["type"] == "hello"
     await page.disconnect()

@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 from analysis.models import AnalysisState, Frame
 from analysis.tests.fakes import FakeAnalyzer, jpeg_bytes
 from medvision.routing import websocket_urlpatterns
+from medvision.testing import refusal_or_first_event
 from medvision.ws_auth import WebSocketAuthStack
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,9 +46,10 @@ async def connect(user, session):
     comm = WebsocketCommunicator(app, f"/ws/procedures/{session.pk}/live/",
                                  headers=[(b"authorization", f"Token {token}".encode())])
     connected, code = await comm.connect(timeout=TIMEOUT)
-    if not connected:
-        return None, code
-    hello = await comm.receive_json_from(TIMEOUT)
+    assert connected, "a refusal is sent as a close code after accepting, not as a refused handshake"
+    refused, hello = await refusal_or_first_event(comm, TIMEOUT)
+    if refused is not None:
+        return None, refused
     snapshot = await comm.receive_json_from(TIMEOUT)
     assert hello["type"] == "hello" and snapshot["type"] == "snapshot"
     return comm, hello
@@ -78,7 +80,8 @@ async def test_owner_streams_and_the_session_goes_live(clinician, session, queue
 async def test_anonymous_and_another_clinician_are_refused(other_clinician, session):
     app = WebSocketAuthStack(URLRouter(websocket_urlpatterns))
     anon = WebsocketCommunicator(app, f"/ws/procedures/{session.pk}/live/")
-    assert await anon.connect(TIMEOUT) == (False, 4401)
+    assert await anon.connect(TIMEOUT) == (True, None)
+    assert (await refusal_or_first_event(anon, TIMEOUT)) == (4401, None)
     comm, code = await connect(other_clinician, session)
     assert comm is None and code == 4404
 
@@ -265,3 +268,56 @@ class ClarifyingAnalyzer(FakeAnalyzer):
             "relevant_location": "sigmoid_colon", "image_adequacy": "adequate"})
         return ClarifyResult(frame_id=frame.frame_id, timestamp_ms=frame.timestamp_ms, question=question, ok=True,
                              answer=answer, error=None, raw_output=answer.model_dump_json(), provenance=PROVENANCE)
+
+
+async def test_deeply_nested_json_control_messages_are_bad_json_and_the_socket_stays(clinician, session, queued):
+    comm, _ = await connect(clinician, session)
+    await comm.send_to(text_data="[" * 100_000)
+    error = await next_of(comm, "error")
+    assert error["code"] == "bad_json"
+    await comm.send_to(text_data='{"type": "ping"}')
+    assert (await next_of(comm, "pong"))["type"] == "pong"
+    await comm.disconnect()
+
+
+@pytest.fixture
+def signed_with_a_rejected_proposal(session, clinician):
+    from analysis.models import ReviewStatus
+    from analysis.tests.factories import FindingFactory
+
+    kept = FindingFactory(session=session, review_status=ReviewStatus.CONFIRMED, reviewed_by=clinician)
+    rejected = FindingFactory(session=session, review_status=ReviewStatus.REJECTED, reviewed_by=clinician)
+    from django.utils import timezone
+
+    session.status = "signed"
+    session.signed_by = clinician
+    session.signed_at = timezone.now()
+    session.save()
+    return kept, rejected
+
+
+async def test_a_connector_sees_the_signed_report_on_the_socket_as_in_the_api(connector, session,
+                                                                             signed_with_a_rejected_proposal):
+    from channels.layers import get_channel_layer
+
+    from analysis.broadcast import session_group
+    from analysis.serializers import finding_event, frame_event
+    from analysis.tests.factories import FindingFactory, FrameFactory
+
+    kept, rejected = signed_with_a_rejected_proposal
+    comm, hello = await connect(connector, session)
+    assert hello["can_send_frames"] is False
+    await comm.send_to(text_data='{"type": "sync"}')
+    snapshot = await next_of(comm, "snapshot")
+    assert [f["id"] for f in snapshot["findings"]] == [str(kept.pk)]
+    # Events fanned out to every page of the session: the connector gets the report's only.
+    proposal = await database_sync_to_async(lambda: finding_event(FindingFactory(session=session)))()
+    frame = await database_sync_to_async(lambda: frame_event(FrameFactory(session=session)))()
+    layer = get_channel_layer()
+    for event in ({"type": "frame", "frame": frame}, {"type": "finding", "finding": proposal},
+                  {"type": "finding", "finding": {**proposal, "review_status": "confirmed"}}):
+        await layer.group_send(session_group(session.pk), {"type": "session.event", "event": event})
+    received = await next_of(comm, "finding")
+    assert received["finding"]["review_status"] == "confirmed"
+    assert await comm.receive_nothing(0.3)
+    await comm.disconnect()

@@ -5,9 +5,11 @@ Profiles follow from what is set:
   in-process broker with a worker thread inside the web process, demo analyzer;
 - services: ``DATABASE_URL=postgres://...`` and ``REDIS_URL=redis://...`` -> PostgreSQL,
   channels-redis, Celery on Redis with separate worker processes.
-``DEBUG=false`` is the production flag: it demands a real secret key and allowed hosts and
-turns on secure cookies, HSTS and the HTTPS redirect (``manage.py check --deploy`` is clean).
-Every variable is documented in ``.env.example``.
+Safe by default: ``DEBUG`` is off unless asked for (the run script asks), there is no
+built-in secret key (the embedded profile generates one per installation under ``var/``;
+a services-profile process refuses to start without ``SECRET_KEY``), and a deployment
+(services profile, DEBUG off) gets secure cookies, HSTS and the HTTPS redirect
+(``manage.py check --deploy`` is clean). Every variable is documented in ``.env.example``.
 """
 
 from __future__ import annotations
@@ -17,29 +19,37 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .environment import StrictEnv
+from .environment import StrictEnv, installation_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = StrictEnv()
 
 # --- core -------------------------------------------------------------------------------
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: a debug page shows settings (database and broker URLs with their
+# passwords) to whoever triggers an error. scripts/run.sh asks for it.
+DEBUG = env.bool("DEBUG", default=False)
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+REDIS_URL = env.url_or_empty("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Embedded: one local process (SQLite, in-memory layers). Services: a deployment's processes.
+EMBEDDED = not REDIS_URL
+# A deployment: the services profile with DEBUG off. It gets the HTTPS settings below.
+DEPLOYED = not DEBUG and not EMBEDDED
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdefghijklmnop"
 SECRET_KEY = env.secret("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not EMBEDDED:
         raise ImproperlyConfigured(
-            "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is false. "
-            "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+            "SECRET_KEY (or SECRET_KEY_FILE) must be set in the services profile (REDIS_URL is set); every "
+            "web and worker process needs the same one. Generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
         )
-    SECRET_KEY = _DEV_SECRET_KEY
-elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY == _DEV_SECRET_KEY):
+    SECRET_KEY = installation_secret_key(VAR_DIR / "secret_key")
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters when DEBUG is false.")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-if not DEBUG and not ALLOWED_HOSTS:
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if DEPLOYED else ["localhost", "127.0.0.1", "[::1]"])
+if DEPLOYED and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list this server's host names when DEBUG is false.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -127,8 +137,6 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer + celery broker ------------------------------------------------
-REDIS_URL = env.url_or_empty("REDIS_URL", schemes=("redis", "rediss", "unix"))
-EMBEDDED = not REDIS_URL
 if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 else:
@@ -189,8 +197,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
-# --- production hardening (DEBUG off) -------------------------------------------------
-if not DEBUG:
+# --- production hardening (a deployment, or HTTPS_ONLY=true) --------------------------
+# The embedded profile is a single local process on plain HTTP unless asked otherwise.
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=DEPLOYED)
+if HTTPS_ONLY:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -214,11 +224,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # A deployment serves the collected, hashed files (collectstatic once per release);
+        # a local process serves static/ as it is.
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if DEPLOYED
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+WHITENOISE_USE_FINDERS = not DEPLOYED
+WHITENOISE_AUTOREFRESH = DEBUG
 # Media holds clinical images and videos: never served publicly, only through views that
 # check access (there is deliberately no MEDIA_URL route).
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -232,6 +246,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "medvision.safe_json.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50, minimum=1, maximum=500),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -100,3 +100,22 @@ class StrictEnv(environ.Env):
             raise ImproperlyConfigured(f"{var} must be at least {minimum}; got {value}.")
         if maximum is not None and value > maximum:
             raise ImproperlyConfigured(f"{var} must be at most {maximum}; got {value}.")
+
+
+def installation_secret_key(path: Path) -> str:
+    """This installation's own secret key, generated on first use and kept in ``path``
+    (mode 0600). For the embedded profile, so that no key is ever shared between
+    installations; a deployment sets SECRET_KEY itself."""
+    import secrets
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if len(key) >= 50:
+            return key
+        raise ImproperlyConfigured(f"{path} does not hold a usable secret key; delete it to have a new one made.")
+    key = secrets.token_urlsafe(64)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

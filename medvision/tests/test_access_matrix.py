@@ -7,6 +7,7 @@ admin index and every registered model's changelist and change page.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -245,15 +246,24 @@ def test_admin_family_is_staff_only(actors, session):
 async def _ws_connect(path, user):
     from channels.db import database_sync_to_async
 
-    headers = [(b"origin", b"http://localhost")]
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if user is not None:
         token = await database_sync_to_async(lambda: Token.objects.get_or_create(user=user)[0].key)()
         headers.append((b"authorization", f"Token {token}".encode()))
     app = WebSocketAuthStack(URLRouter(websocket_urlpatterns))
     communicator = WebsocketCommunicator(app, path, headers=headers)
     connected, code = await communicator.connect(timeout=5)
+    if not connected:
+        return f"handshake refused ({code}): the client would never see a close code"
+    # A refused socket is accepted, told why, and closed with its code (so that clients
+    # can tell "not allowed" from a dropped connection).
+    first = json.loads((await communicator.receive_output(timeout=5)).get("text") or "{}")
+    if first.get("type") == "error" and first.get("code") in ("not_authenticated", "read_only", "not_found"):
+        closed = await communicator.receive_output(timeout=5)
+        assert closed["type"] == "websocket.close"
+        return closed["code"]
     await communicator.disconnect()
-    return True if connected else code
+    return True
 
 
 WS_PATHS = {"ws-session-events": "/ws/procedures/{session}/events/", "ws-session-live": "/ws/procedures/{session}/live/",

@@ -13,7 +13,8 @@ GOOD_SECRET = secrets.token_urlsafe(64)
 
 
 def run_django(env_overrides, *args):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "medvision.settings"
     cmd = [sys.executable, "manage.py", *args] if args else [sys.executable, "-c", "import django; django.setup()"]
@@ -44,21 +45,59 @@ def test_it_refuses_to_start_on_a_bad_value_and_names_it(variable, value, expect
     assert expected in result.stderr
 
 
-def test_production_needs_a_secret_key():
-    result = run_django({"DEBUG": "false", "ALLOWED_HOSTS": "medvision.hospital.test"})
-    assert result.returncode != 0
-    assert "SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is false" in result.stderr
+SERVICES = {"REDIS_URL": "redis://127.0.0.1:6379/15"}  # nothing connects during these checks
+
+
+def print_setting(env, expression):
+    result = run_django(env, "shell", "-c", f"from django.conf import settings; print({expression})")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_debug_is_off_unless_asked_for():
+    assert print_setting({}, "settings.DEBUG") == "False"
+    assert print_setting({"DEBUG": "true"}, "settings.DEBUG") == "True"
+
+
+def test_a_services_process_refuses_to_start_without_a_secret_key():
+    """There is no built-in key to fall back on: a shared public key would let anyone
+    forge sessions and signed cookies."""
+    for debug in ("false", "true"):
+        result = run_django({**SERVICES, "DEBUG": debug, "ALLOWED_HOSTS": "medvision.hospital.test"})
+        assert result.returncode != 0
+        assert "SECRET_KEY (or SECRET_KEY_FILE) must be set in the services profile" in result.stderr
+
+
+def test_the_embedded_profile_makes_its_own_key_once(tmp_path):
+    env = {"VAR_DIR": str(tmp_path)}
+    first = print_setting(env, "settings.SECRET_KEY")
+    assert len(first) >= 50 and first == print_setting(env, "settings.SECRET_KEY")
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert first != print_setting({"VAR_DIR": str(tmp_path / "other")}, "settings.SECRET_KEY")
 
 
 def test_production_needs_allowed_hosts():
-    result = run_django({"DEBUG": "false", "SECRET_KEY": GOOD_SECRET})
+    result = run_django({**SERVICES, "SECRET_KEY": GOOD_SECRET})
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must list" in result.stderr
 
 
+def test_a_weak_secret_key_is_refused():
+    result = run_django({**SERVICES, "SECRET_KEY": "short", "ALLOWED_HOSTS": "medvision.hospital.test"})
+    assert result.returncode != 0
+    assert "at least 50 random characters" in result.stderr
+
+
+def test_a_deployment_gets_https_settings_and_the_embedded_profile_plain_http():
+    deployed = {**SERVICES, "SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "medvision.hospital.test"}
+    check = "(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, settings.SECURE_HSTS_SECONDS > 0)"
+    assert print_setting(deployed, check) == "(True, True, True)"
+    assert print_setting({}, "getattr(settings, 'SECURE_SSL_REDIRECT', False)") == "False"
+
+
 def test_production_flag_passes_check_deploy_without_warnings():
     result = run_django(
-        {"DEBUG": "false", "SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "medvision.hospital.test"},
+        {**SERVICES, "SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "medvision.hospital.test"},
         "check", "--deploy", "--fail-level", "WARNING",
     )
     assert result.returncode == 0, result.stderr

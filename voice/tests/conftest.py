@@ -54,9 +54,14 @@ class Browser:
         self.audio = bytearray()
         self.audio_chunks = 0
         self.closed_with = None
+        self.read_ahead: list[dict] = []  # events read before a test asked for them
 
     async def next(self, kind: str | None = None, predicate=lambda e: True, *, timeout: float = TIMEOUT) -> dict:
         """The next JSON event (of type ``kind``), collecting audio on the way."""
+        while self.read_ahead:
+            event = self.read_ahead.pop(0)
+            if (kind is None or event.get("type") == kind) and predicate(event):
+                return event
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -111,7 +116,7 @@ async def open_voice():
     opened: list[Browser] = []
 
     async def _open(session, user, *, expect_accept: bool = True, origin: bytes = b"http://localhost"):
-        headers = [(b"origin", origin)]
+        headers = [(b"origin", origin), (b"host", b"localhost")]
         if user is not None:
             headers.append((b"cookie", await session_cookie_for(user)))
         communicator = WebsocketCommunicator(
@@ -119,8 +124,13 @@ async def open_voice():
         )
         connected, code = await communicator.connect(timeout=TIMEOUT)
         if not connected:
-            return code
+            return f"handshake refused ({code})"
+        refused, first = await testing.refusal_or_first_event(communicator, TIMEOUT)
+        if refused is not None:
+            return refused
         browser = Browser(communicator)
+        browser.events.append(first)
+        browser.read_ahead.append(first)
         opened.append(browser)
         return browser
 
