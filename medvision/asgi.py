@@ -8,12 +8,17 @@ django_asgi_app = get_asgi_application()  # sets up Django before the routing im
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from . import daphne_limits  # noqa: E402
+from .body_limits import BodyLimitMiddleware  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 from .ws_auth import WebSocketAuthStack  # noqa: E402
 
+daphne_limits.install()  # refuse oversized bodies as their headers arrive, before daphne buffers them
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Oversized bodies are refused before Django reads (and spools) them.
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": WebSocketAuthStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -340,6 +340,9 @@ DEDUP_WINDOW = env.int("DEDUP_WINDOW", default=8, minimum=0, maximum=1000)  # 0:
 # Consecutive frames with the same finding merge unless this much time passes between them.
 FINDING_MERGE_MAX_GAP_MS = env.int("FINDING_MERGE_MAX_GAP_MS", default=5000, minimum=0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2  # larger uploads stream to a temporary file
+# Largest request body anywhere but the recording upload (VIDEO_MAX_UPLOAD_BYTES), refused
+# with a 413 before it is read (medvision.body_limits).
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=1024**2, minimum=16 * 1024)
 
 # --- live frames -----------------------------------------------------------------------
 LIVE_FRAME_MAX_BYTES = env.int("LIVE_FRAME_MAX_BYTES", default=2 * 1024**2, minimum=1024)
