@@ -4,22 +4,13 @@ clinician in the portal (so that review is audited in one place), never here."""
 
 from django.contrib import admin
 
+from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
+
 from .models import Finding, Frame
 
 
-class NoWritesAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Finding)
-class FindingAdmin(NoWritesAdmin):
+class FindingAdmin(AuditedReadsAdmin, NoWritesAdmin):
     list_display = ["label", "category", "location", "risk", "confidence", "review_status", "is_demo", "model_id",
                     "session", "start_ms", "created_at"]
     list_filter = ["risk", "review_status", "category", "model_id", "is_demo", "origin", "backend", "prompt_version"]
@@ -28,7 +19,7 @@ class FindingAdmin(NoWritesAdmin):
 
 
 @admin.register(Frame)
-class FrameAdmin(NoWritesAdmin):
+class FrameAdmin(AuditedReadsAdmin, NoWritesAdmin):
     list_display = ["id", "session", "source", "timestamp_ms", "analysis_state", "model_id", "latency_ms", "is_demo"]
     list_filter = ["source", "analysis_state", "model_id", "is_demo", "backend"]
     search_fields = ["id", "session__id"]

@@ -22,7 +22,9 @@ from rest_framework.response import Response
 
 from medvision.audit import log_access
 from procedures import access
-from procedures.api import AI_DISCLAIMER, ERRORS
+from medvision.api_pagination import DisclaimedPagination
+from medvision.notices import AI_DISCLAIMER
+from procedures.api import ERRORS
 
 from . import selectors, services
 from .engine import CATEGORIES, LOCATIONS
@@ -76,21 +78,6 @@ class FindingDetailSerializer(FindingSerializer):
 
     def to_representation(self, instance):
         return {**finding_event(instance), "disclaimer": AI_DISCLAIMER}
-
-
-class DisclaimedPagination(PageNumberPagination):
-    """Page-number pagination whose pages also carry the not-for-clinical-use disclaimer."""
-
-    def get_paginated_response(self, data):
-        response = super().get_paginated_response(data)
-        response.data["disclaimer"] = AI_DISCLAIMER
-        return response
-
-    def get_paginated_response_schema(self, schema):
-        paginated = super().get_paginated_response_schema(schema)
-        paginated["properties"]["disclaimer"] = {"type": "string", "example": AI_DISCLAIMER}
-        paginated["required"] = [*paginated.get("required", []), "disclaimer"]
-        return paginated
 
 
 class FindingFilter(django_filters.FilterSet):

@@ -12,3 +12,9 @@ class AnalysisConfig(AppConfig):
 
         auditlog.register(Frame, exclude_fields=["raw_output"])
         auditlog.register(Finding)
+
+        from django.db.models.signals import post_delete
+
+        from medvision.file_cleanup import delete_files
+
+        post_delete.connect(delete_files, sender=Frame, dispatch_uid="frame_file_cleanup")

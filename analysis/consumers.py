@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from medvision import safe_json
 from medvision.rate_limit import allow_in_shared_window
 from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, refuse
-from procedures.api import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
+from medvision.notices import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 
 from .broadcast import register_server_loop, session_group
 
@@ -110,6 +110,8 @@ def _submit(user, session_id, payload: bytes):
     from procedures.models import ProcedureSession
     from procedures.services import session_start_live
 
+    from medvision.audit import acting_as
+
     from .live import live_frame_submit, parse_live_frame
 
     parsed = parse_live_frame(payload)  # FrameRejected on bad input, before any write
@@ -117,7 +119,8 @@ def _submit(user, session_id, payload: bytes):
     access.ensure_editable(user, session)  # signed since the socket opened? refuse now
     if session.status != "live":
         session = session_start_live(actor=user, session=session)
-    frame, superseded = live_frame_submit(session=session, frame=parsed)
+    with acting_as(user):  # the frame (and the ones it supersedes) are the streaming clinician's
+        frame, superseded = live_frame_submit(session=session, frame=parsed)
     return str(frame.pk), superseded
 
 

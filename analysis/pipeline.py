@@ -14,7 +14,9 @@ frame it was on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 
 from django.conf import settings
@@ -81,12 +83,26 @@ def _gate_settings():
     return thresholds, NearDuplicateFilter(max_distance=settings.DEDUP_MAX_DISTANCE, window=settings.DEDUP_WINDOW)
 
 
+class SamplingTooSlow(Exception):
+    def __init__(self, budget_s: float):
+        super().__init__(
+            f"Reading the recording took longer than its {budget_s:.0f} s budget (a recording should decode at "
+            "least twice as fast as it plays); it was stopped. Re-export it at a normal resolution and frame "
+            "rate (for example 1920x1080, 30 fps, H.264) and upload it again."
+        )
+
+
+def sampling_budget_s(duration_s: float) -> float:
+    """How long sampling a recording may take: half its duration at the slowest, plus a
+    minute for start-up (VIDEO_SAMPLING_BUDGET_S overrides)."""
+    return settings.VIDEO_SAMPLING_BUDGET_S or (60.0 + duration_s / 2)
+
+
 def video_sample(video_id) -> None:
     """Sample, gate and store the kept frames, queueing them for analysis as they come."""
-    from .media.gate import GateCounts, gate_frames
-    from .media.jpeg import encode_jpeg
+    from .media.gate import GateCounts
     from .media.probe import InvalidVideo, probe_video
-    from .media.sampler import sample_frames
+    from .media.sampler import SamplingError, sample_frames
 
     video = Video.objects.select_related("session").get(pk=video_id)
     if video.state in (VideoState.DONE, VideoState.FAILED) or video.sampling_finished_at:
@@ -94,45 +110,83 @@ def video_sample(video_id) -> None:
         return
     _set_state(video, VideoState.SAMPLING, detail={"sampled": 0, "kept": 0},
                processing_started_at=video.processing_started_at or timezone.now())
-    thresholds, dedup = _gate_settings()
     counts = GateCounts()
-    pending: list = []
-    last_announce = 0.0
+    capped: dict = {}
     try:
         info = probe_video(video.file.path, verify=False, max_width=settings.VIDEO_MAX_WIDTH,
                            max_height=settings.VIDEO_MAX_HEIGHT, max_duration_s=settings.VIDEO_MAX_DURATION_S)
+        budget_s = sampling_budget_s(info.duration_s)
         with sample_frames(video.file.path, info=info, interval_s=settings.SAMPLING_INTERVAL_S,
                            scene_threshold=settings.SAMPLING_SCENE_THRESHOLD or None,
-                           target_size=settings.SAMPLING_MAX_SIDE) as stream:
-            for kept in gate_frames(stream, thresholds, dedup, counts=counts):
-                height, width = kept.image.shape[:2]
-                frame = services.frame_create(
-                    session=video.session, video=video, source=FrameSource.VIDEO, timestamp_ms=kept.timestamp_ms,
-                    jpeg=encode_jpeg(kept.image, quality=90), width=width, height=height,
-                    quality={**kept.quality.as_dict(), "phash": kept.phash, "sampled_because": kept.reason},
-                )
-                if frame.analysis_state == AnalysisState.PENDING:
-                    pending.append(frame.pk)
-                if len(pending) >= settings.ANALYZER_BATCH_SIZE:
-                    services.frames_enqueue(pending)
-                    pending = []
-                if time.monotonic() - last_announce > PROGRESS_EVERY_S:
-                    last_announce = time.monotonic()
-                    video.progress = min(1.0, kept.timestamp_ms / 1000 / max(info.duration_s, 0.001))
-                    video.progress_detail = {"sampled": counts.sampled, "kept": counts.kept}
-                    video.save(update_fields=["progress", "progress_detail"])
-                    _announce(video)
-        services.frames_enqueue(pending)
+                           target_size=settings.SAMPLING_MAX_SIDE,
+                           max_pixels=settings.VIDEO_MAX_WIDTH * settings.VIDEO_MAX_HEIGHT) as stream, \
+                _watchdog(budget_s, stream.kill) as timed_out:
+            try:
+                _store_kept_frames(video, stream, info, counts, capped)
+            except SamplingError:
+                if timed_out.is_set():
+                    raise SamplingTooSlow(budget_s) from None
+                raise
+            if timed_out.is_set():  # killed between two frames: the stream just ended
+                raise SamplingTooSlow(budget_s)
     except InvalidVideo as exc:
         video_fail(video.pk, f"The recording could not be decoded: {exc.message}")
+        return
+    except SamplingTooSlow as exc:
+        video_fail(video.pk, str(exc))
         return
     with transaction.atomic():
         video = Video.objects.select_for_update().get(pk=video.pk)
         total = video.frames.count()
         _set_state(video, VideoState.ANALYSING, progress=_analysed_fraction(video),
                    detail={"done": video.frames.exclude(analysis_state=AnalysisState.PENDING).count(), "total": total},
-                   gate_counts=counts.as_dict(), sampling_finished_at=timezone.now())
+                   gate_counts={**counts.as_dict(), "capped": capped.get("capped", 0)},
+                   sampling_finished_at=timezone.now())
     video_check_complete(video.pk)
+
+
+@contextlib.contextmanager
+def _watchdog(budget_s: float, stop):
+    """Calls ``stop`` when ``budget_s`` runs out (in another thread); yields the event
+    that says it did."""
+    fired = threading.Event()
+    timer = threading.Timer(budget_s, lambda: (fired.set(), stop()))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
+
+def _store_kept_frames(video: Video, stream, info, counts, capped: dict) -> None:
+    from .media.gate import gate_frames
+    from .media.jpeg import encode_jpeg
+    from .media.sampler import capped_per_minute
+
+    thresholds, dedup = _gate_settings()
+    pending: list = []
+    last_announce = 0.0
+    sampled = capped_per_minute(stream, settings.SAMPLING_MAX_FRAMES_PER_MINUTE, capped)
+    for kept in gate_frames(sampled, thresholds, dedup, counts=counts):
+        height, width = kept.image.shape[:2]
+        frame = services.frame_create(
+            session=video.session, video=video, source=FrameSource.VIDEO, timestamp_ms=kept.timestamp_ms,
+            jpeg=encode_jpeg(kept.image, quality=90), width=width, height=height,
+            quality={**kept.quality.as_dict(), "phash": kept.phash, "sampled_because": kept.reason},
+        )
+        if frame.analysis_state == AnalysisState.PENDING:
+            pending.append(frame.pk)
+        if len(pending) >= settings.ANALYZER_BATCH_SIZE:
+            services.frames_enqueue(pending)
+            pending = []
+        if time.monotonic() - last_announce > PROGRESS_EVERY_S:
+            last_announce = time.monotonic()
+            video.progress = min(1.0, kept.timestamp_ms / 1000 / max(info.duration_s, 0.001))
+            video.progress_detail = {"sampled": counts.sampled, "kept": counts.kept}
+            video.save(update_fields=["progress", "progress_detail"])
+            _announce(video)
+    services.frames_enqueue(pending)
 
 
 def _analysed_fraction(video: Video) -> float:

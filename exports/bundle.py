@@ -137,10 +137,11 @@ def findings_csv(snapshot: ExportSnapshot) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def transcript(snapshot: ExportSnapshot) -> tuple[dict, str]:
+def transcript(snapshot: ExportSnapshot, conversations=None, heading="MedVision voice copilot transcript"):
+    conversations = snapshot.conversations if conversations is None else conversations
     data = {"session": str(snapshot.session.pk), "conversations": []}
-    lines = ["MedVision voice copilot transcript", "NOT FOR CLINICAL USE: assistant answers are AI output.", ""]
-    for c in snapshot.conversations:
+    lines = [heading, "NOT FOR CLINICAL USE: assistant answers are AI output.", ""]
+    for c in conversations:
         data["conversations"].append({
             "id": c.id, "user": c.user, "model": c.model, "started_at": iso(c.started_at),
             "ended_at": iso(c.ended_at),
@@ -198,6 +199,15 @@ def build_bundle(snapshot: ExportSnapshot) -> bytes:
         data, text = transcript(snapshot)
         files.append(("transcript.json", _json_bytes(data)))
         files.append(("transcript.txt", text.encode("utf-8")))
+    if snapshot.conversations_after_signing:
+        # Said after the signature: kept with the record, outside the signed documents.
+        data, text = transcript(snapshot, snapshot.conversations_after_signing,
+                                "MedVision voice copilot transcript AFTER SIGN-OFF (an addendum; not part of the "
+                                "signed report)")
+        data["after_signing"] = True
+        data["signed_at"] = iso(snapshot.session.signed_at)
+        files.append(("addenda/transcript_after_signing.json", _json_bytes(data)))
+        files.append(("addenda/transcript_after_signing.txt", text.encode("utf-8")))
     files.extend(frames)
     manifest = {
         "algorithm": "sha256",

@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.apps import apps
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -48,11 +47,14 @@ class ExportSnapshot:
     review_counts: dict[str, int]
     key_frames: dict[str, Frame]  # frame id -> frame with a stored JPEG, for the shown findings
     videos: list[Video]
+    # Voice conversations up to the signature (all of them before one); what was said after
+    # sign-off is an addendum, never part of the signed documents.
     conversations: list[ConversationTranscript]
     addenda: list
     provenance: list[dict]
     exported_at: datetime
     exported_by: str
+    conversations_after_signing: list[ConversationTranscript] = field(default_factory=list)
 
     @property
     def document_status(self) -> str:
@@ -78,30 +80,38 @@ def _provenance(session: ProcedureSession) -> list[dict]:
     return [dict(zip(PROVENANCE_KEYS, row)) for row in sorted(rows, key=lambda r: tuple(str(v) for v in r))]
 
 
-def _conversations(session: ProcedureSession) -> list[ConversationTranscript]:
+def _transcript(conversation, utterances) -> ConversationTranscript:
+    return ConversationTranscript(id=str(conversation.pk), user=conversation.user.get_username(),
+                                  model=conversation.model, started_at=conversation.started_at,
+                                  ended_at=conversation.ended_at, utterances=utterances)
+
+
+def _conversations(session: ProcedureSession) -> tuple[list[ConversationTranscript], list[ConversationTranscript]]:
+    """(conversations as of the signature, what was said after it). A conversation that
+    went on past the signature is split at it; unsigned: everything is in the first."""
     from voice.models import Conversation
 
-    result = []
+    signed_at = session.signed_at if session.is_signed else None
+    before, after = [], []
     for conversation in (
         Conversation.objects.filter(session=session).select_related("user").prefetch_related("utterances")
         .order_by("started_at")
     ):
-        result.append(ConversationTranscript(
-            id=str(conversation.pk), user=conversation.user.get_username(), model=conversation.model,
-            started_at=conversation.started_at, ended_at=conversation.ended_at,
-            utterances=sorted(conversation.utterances.all(), key=lambda u: u.created_at),
-        ))
-    return result
+        utterances = sorted(conversation.utterances.all(), key=lambda u: u.created_at)
+        said_before = [u for u in utterances if signed_at is None or u.created_at <= signed_at]
+        said_after = [u for u in utterances if signed_at is not None and u.created_at > signed_at]
+        started_before = signed_at is None or conversation.started_at <= signed_at
+        if said_before or (started_before and not said_after):
+            before.append(_transcript(conversation, said_before))
+        if said_after:
+            after.append(_transcript(conversation, said_after))
+    return before, after
 
 
 def _addenda(session: ProcedureSession) -> list:
-    # Addenda (corrections after sign-off) arrive with procedures.Addendum; until that model
-    # exists an export simply has none.
-    try:
-        model = apps.get_model("procedures", "Addendum")
-    except LookupError:
-        return []
-    return list(model.objects.filter(session=session).select_related("author").order_by("created_at"))
+    from procedures.models import Addendum
+
+    return list(Addendum.objects.filter(session=session).select_related("author").order_by("created_at"))
 
 
 def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
@@ -114,6 +124,7 @@ def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
     key_frames = {
         str(f.frame_id): f.frame for f in findings if f.frame_id and f.frame is not None and f.frame.image
     }
+    conversations, later_conversations = _conversations(session)
     return ExportSnapshot(
         session=session,
         is_final=is_final,
@@ -121,7 +132,8 @@ def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
         review_counts={status: counts.get(status, 0) for status in ReviewStatus.values},
         key_frames=key_frames,
         videos=list(session.videos.order_by("created_at")),
-        conversations=_conversations(session),
+        conversations=conversations,
+        conversations_after_signing=later_conversations,
         addenda=_addenda(session),
         provenance=_provenance(session),
         exported_at=timezone.now(),

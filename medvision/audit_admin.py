@@ -4,6 +4,8 @@ from auditlog.admin import LogEntryAdmin
 from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.admin.sites import NotRegistered
 
 
@@ -54,3 +56,26 @@ try:
 except NotRegistered:  # pragma: no cover - auditlog always registers it
     pass
 admin.site.register(LogEntry, ReadOnlyLogEntryAdmin)
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Users who appear in the audit trail are deactivated, never deleted: deleting them
+    would leave their entries without an author."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and LogEntry.objects.filter(actor=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a bulk delete would bypass the check above
+        return actions
+
+
+User = get_user_model()
+try:
+    admin.site.unregister(User)
+except NotRegistered:  # pragma: no cover
+    pass
+admin.site.register(User, AuditedUserAdmin)

@@ -1,11 +1,17 @@
 """QA admin for sessions and videos. QA reviewers have view permissions only (migration
-``medvision.0001_roles``); a signed session is read-only for everybody, superusers too."""
+``medvision.0001_roles``). Admin follows the services' rules, superusers included: a session
+changes only through the portal/API workflow (owner, status, patient reference and findings
+are never edited here), and nothing clinical is deleted here: the services delete no
+session or recording either (retention is the database's procedure, like the audit log's;
+a row deleted there takes its files with it, medvision.file_cleanup). Every page that shows
+a session is audited."""
 
 from django.contrib import admin
 
 from analysis.models import Finding
+from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
 
-from .models import ProcedureSession, SessionStatus, Video
+from .models import ProcedureSession, Video
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -33,34 +39,22 @@ class VideoInline(ReadOnlyInline):
 
 
 @admin.register(ProcedureSession)
-class ProcedureSessionAdmin(admin.ModelAdmin):
+class ProcedureSessionAdmin(AuditedReadsAdmin, NoWritesAdmin):
     list_display = ["title", "procedure_type", "mode", "status", "clinician", "created_at", "signed_at"]
     list_filter = ["procedure_type", "status", "mode", "clinician", "created_at", "signed_at"]
     search_fields = ["title", "patient_ref", "encounter_ref", "clinician__username", "id"]
     date_hierarchy = "created_at"
-    readonly_fields = ["id", "created_at", "updated_at", "signed_by", "signed_at"]
     inlines = [VideoInline, FindingInline]
 
-    def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.status == SessionStatus.SIGNED:
-            return False
-        return super().has_change_permission(request, obj)
+    def audited_session(self, obj):
+        return obj
 
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status == SessionStatus.SIGNED:
-            return False
-        return super().has_delete_permission(request, obj)
+
 
 
 @admin.register(Video)
-class VideoAdmin(admin.ModelAdmin):
+class VideoAdmin(AuditedReadsAdmin, NoWritesAdmin):
     list_display = ["id", "session", "state", "duration_s", "width", "height", "size_bytes", "created_at"]
     list_filter = ["state", "created_at"]
     search_fields = ["id", "session__id", "sha256"]
     readonly_fields = [f.name for f in Video._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

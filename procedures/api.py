@@ -11,17 +11,14 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from medvision.api_errors import error_response
-from medvision.audit import log_access
+from medvision.api_pagination import DisclaimedPagination
+from medvision.notices import AI_DISCLAIMER
+from medvision.audit import log_access, log_access_many
 
 from . import access, selectors, services
 from .models import ProcedureSession, Video
 from .video_upload import VideoRejected, video_upload
 
-AI_DISCLAIMER = (
-    "NOT FOR CLINICAL USE. AI findings are proposals from a vision-language model "
-    "(MedGemma under the Health AI Developer Foundations terms, or the random-weight demo "
-    "model); only findings a clinician confirmed are part of a signed report."
-)
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -81,6 +78,9 @@ class ProcedureSessionListCreate(generics.ListCreateAPIView):
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
+        shown = [row["id"] for row in response.data.get("results", [])]
+        log_access_many(actor=request.user, instances=ProcedureSession.objects.filter(pk__in=shown),
+                        what="api:session_list")
         response.data["disclaimer"] = AI_DISCLAIMER
         return response
 
@@ -116,6 +116,10 @@ class ProcedureSessionDetail(generics.RetrieveUpdateAPIView):
 
 
 class VideoSerializer(serializers.ModelSerializer):
+    original_name = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The uploaded file's name; null for EHR connectors (names can carry patient details).")
+
     class Meta:
         model = Video
         fields = [
@@ -125,23 +129,45 @@ class VideoSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("hide_file_names"):
+            data["original_name"] = None  # as the export bundle does: a file name can name the patient
+        return data
+
 
 class VideoUploadRequest(serializers.Serializer):
     file = serializers.FileField(help_text="The procedure recording (any container/codec ffmpeg decodes).")
 
 
-class SessionVideos(generics.GenericAPIView):
-    """``GET``: the session's recordings with their processing state and progress.
-    ``POST`` (multipart ``file``): upload a recording; 202 with its processing state."""
+class SessionVideos(generics.ListAPIView):
+    """``GET``: the session's recordings with their processing state and progress (a page,
+    like every list). ``POST`` (multipart ``file``): upload a recording; 202 with its
+    processing state."""
 
     parser_classes = [MultiPartParser]
     serializer_class = VideoSerializer
+    pagination_class = DisclaimedPagination
+    filter_backends = []
     queryset = Video.objects.none()  # for the schema generator; rows come from access rules
 
-    @extend_schema(responses=VideoSerializer(many=True))
-    def get(self, request, session_id):
-        session = access.get_visible_session(request.user, session_id)
-        return Response(VideoSerializer(session.videos.all(), many=True).data)
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Video.objects.none()
+        self.session = access.get_visible_session(self.request.user, self.kwargs["session_id"])
+        return self.session.videos.order_by("created_at")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        session = getattr(self, "session", None)
+        context["hide_file_names"] = session is not None and access.sees_report_only(self.request.user, session)
+        return context
+
+    @extend_schema(responses={200: VideoSerializer(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        response = self.list(request, *args, **kwargs)
+        log_access(actor=request.user, instance=self.session, what="api:videos")
+        return response
 
     @extend_schema(request={"multipart/form-data": VideoUploadRequest}, responses={202: VideoSerializer})
     def post(self, request, session_id):

@@ -15,17 +15,20 @@ from django.views.decorators.http import require_http_methods
 
 from analysis import selectors as analysis_selectors
 
+from medvision.audit import log_access, log_access_many
+
 from . import access, selectors, services
 from .forms import ProcedureSessionForm
 
 
 @login_required
 def session_list(request):
-    sessions = selectors.session_list(user=request.user, status=request.GET.get("status") or None)
+    sessions = list(selectors.session_list(user=request.user, status=request.GET.get("status") or None)[:200])
+    log_access_many(actor=request.user, instances=sessions, what="session_list")
     return render(
         request,
         "procedures/session_list.html",
-        {"sessions": sessions[:200], "can_create": access.can_create_sessions(request.user)},
+        {"sessions": sessions, "can_create": access.can_create_sessions(request.user)},
     )
 
 
@@ -100,6 +103,7 @@ def frame_image(request, session_id, frame_id):
     frame = analysis_selectors.frame_list(session=session).filter(pk=frame_id).exclude(image="").first()
     if frame is None:
         raise Http404("No such frame.")
+    log_access(actor=request.user, instance=session, what="frame_image", frame=str(frame.pk))
     response = FileResponse(frame.image.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -140,6 +144,10 @@ def video_file(request, session_id, video_id):
     path = video.file.path
     size = os.path.getsize(path)
     match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", "").strip())
+    if not match or match.group(1) in ("", "0"):
+        # A player fetches many ranges while seeking; the first (from byte 0, or the whole
+        # file) is the read worth recording, not every one of them.
+        log_access(actor=request.user, instance=session, what="video_file", video=str(video.pk))
     if match and (match.group(1) or match.group(2)):
         if match.group(1):
             start = int(match.group(1))

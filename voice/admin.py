@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
+
 from .models import Conversation, Utterance
 
 
@@ -29,7 +31,7 @@ class UtteranceInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(AuditedReadsAdmin, NoWritesAdmin):
     """Read-only for everyone: a transcript is a record (QA reads it, nobody edits it)."""
 
     list_display = ["id", "session", "user", "model", "started_at", "ended_at", "reconnects", "utterance_count"]
@@ -46,12 +48,3 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description="Entries", ordering="n_utterances")
     def utterance_count(self, obj):
         return obj.n_utterances
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

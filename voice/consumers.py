@@ -42,6 +42,7 @@ from .db import run_in_db
 logger = logging.getLogger(__name__)
 
 CLOSE_UPSTREAM_UNAVAILABLE = 4503
+CLOSE_CONVERSATION_FULL = 4413
 
 NOT_CONFIGURED = "The voice copilot is not configured on this server (OPENAI_API_KEY is not set)."
 TEXT_MAX_CHARS = 2000
@@ -666,9 +667,15 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
 
     async def record(self, role: str, **fields):
         async with self.db_lock:
-            await run_in_db(
-                services.utterance_record, actor=self.user, conversation=self.conversation, role=role, **fields
-            )
+            try:
+                await run_in_db(
+                    services.utterance_record, actor=self.user, conversation=self.conversation, role=role, **fields
+                )
+            except services.ConversationFull as exc:
+                if not self.closing:
+                    await self.send_error("conversation_full", str(exc), fatal=True)
+                    self.closing = True
+                    await self.close(code=CLOSE_CONVERSATION_FULL)
 
     async def record_assistant(self, item_id: str, text: str):
         if item_id in self.recorded_items or not text.strip():

@@ -15,6 +15,10 @@ from .models import Conversation, Utterance, UtteranceRole
 MAX_TEXT_CHARS = 20000
 
 
+class ConversationFull(Exception):
+    """The conversation holds VOICE_MAX_UTTERANCES entries; nothing more is recorded in it."""
+
+
 def conversation_start(*, actor, session, model: str) -> Conversation:
     with transaction.atomic(), acting_as(actor):
         return Conversation.objects.create(session=session, user=actor, model=model[:100])
@@ -47,7 +51,17 @@ def utterance_record(
 ) -> Utterance:
     if role not in UtteranceRole.values:
         raise ValueError(f"Unknown utterance role {role!r}.")
+    from django.conf import settings
+
     with transaction.atomic(), acting_as(actor):
+        # A looping upstream once wrote 16,723 entries in two minutes: a conversation is
+        # bounded, and the consumer ends it when the bound is reached.
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if Utterance.objects.filter(conversation=conversation).count() >= settings.VOICE_MAX_UTTERANCES:
+            raise ConversationFull(
+                f"This conversation reached its limit of {settings.VOICE_MAX_UTTERANCES} entries; "
+                "reconnect the copilot to start a new one."
+            )
         return Utterance.objects.create(
             conversation=conversation,
             role=role,

@@ -201,6 +201,8 @@ def probe_video(
     stream = _pick_video_stream(raw)
     _reject_still_image(raw, stream)
     _reject_foreign_format(raw, allowed_demuxers)
+    # Before anything is decoded: a 16000x16000 first frame costs ~800 MB to decode.
+    _checked_dimensions(stream, max_width, max_height)
 
     duration, fps = raw.duration_s, _header_fps(stream)
     if verify or duration is None or fps is None:
@@ -211,7 +213,7 @@ def probe_video(
         if fps is None and demux.end_s > 0:
             fps = demux.video_packets / demux.end_s
     if verify:
-        _check_first_frame_decodes(path, allowed_demuxers)
+        _check_first_frame_decodes(path, allowed_demuxers, max_pixels=max_width * max_height)
 
     return _build_info(
         raw,
@@ -392,17 +394,7 @@ def _build_info(
             "Re-export it with a constant frame rate (e.g. 25 or 30 fps).",
             code="bad_frame_rate",
         )
-    width, height = stream.width or 0, stream.height or 0
-    rotation = round(stream.rotation) % 360
-    if rotation in (90, 270):
-        width, height = height, width
-    if min(width, height) < MIN_SIDE_PX or width > max_width or height > max_height:
-        raise InvalidVideo(
-            f"The video is {width}x{height} pixels; accepted sizes are "
-            f"{MIN_SIDE_PX}x{MIN_SIDE_PX} to {max_width}x{max_height}. "
-            "Re-export it at a normal resolution (for example 1920x1080).",
-            code="bad_dimensions",
-        )
+    width, height, rotation = _checked_dimensions(stream, max_width, max_height)
     return VideoInfo(
         format_name=raw.format_name,
         codec=stream.codec,
@@ -428,6 +420,22 @@ class DemuxResult:
 
 _OUT_TIME_RE = re.compile(r"^out_time=(-?)(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$", re.MULTILINE)
 _FRAME_RE = re.compile(r"^frame=(\d+)$", re.MULTILINE)
+
+
+def _checked_dimensions(stream: RawStream, max_width: int, max_height: int) -> tuple[int, int, int]:
+    """(width, height, rotation) as displayed, or InvalidVideo when out of bounds."""
+    width, height = stream.width or 0, stream.height or 0
+    rotation = round(stream.rotation) % 360
+    if rotation in (90, 270):
+        width, height = height, width
+    if min(width, height) < MIN_SIDE_PX or width > max_width or height > max_height:
+        raise InvalidVideo(
+            f"The video is {width}x{height} pixels; accepted sizes are "
+            f"{MIN_SIDE_PX}x{MIN_SIDE_PX} to {max_width}x{max_height}. "
+            "Re-export it at a normal resolution (for example 1920x1080).",
+            code="bad_dimensions",
+        )
+    return width, height, rotation
 
 
 def _quiet_ffmpeg_reading(path: Path, demuxers: frozenset[str]) -> list[str]:
@@ -477,8 +485,12 @@ def _reject_truncated(declared_s: float | None, demux: DemuxResult) -> None:
         )
 
 
-def _check_first_frame_decodes(path: Path, demuxers: frozenset[str]) -> None:
-    cmd = [*_quiet_ffmpeg_reading(path, demuxers), "-map", "0:v:0", "-frames:v", "1", *_NULL_OUTPUT_WITH_PROGRESS]
+def _check_first_frame_decodes(path: Path, demuxers: frozenset[str], *, max_pixels: int | None = None) -> None:
+    reading = _quiet_ffmpeg_reading(path, demuxers)
+    if max_pixels:
+        # The header may understate the size: the decoder itself refuses larger pictures.
+        reading[reading.index("-i"):reading.index("-i")] = ["-max_pixels", str(max_pixels)]
+    cmd = [*reading, "-map", "0:v:0", "-frames:v", "1", *_NULL_OUTPUT_WITH_PROGRESS]
     proc = _run(cmd, PROBE_TIMEOUT_S)
     frames = _FRAME_RE.findall(proc.stdout)
     if proc.returncode != 0 or not frames or int(frames[-1]) < 1:

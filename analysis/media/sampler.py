@@ -143,11 +143,15 @@ def build_command(
     target_size: tuple[int, int] | int | None = None,
     threads: int = 0,
     strict: bool = False,
+    max_pixels: int | None = None,
 ) -> list[str]:
     width, height = output_size(info, target_size)
     shrinking = width * height < info.width * info.height
     whitelist = ",".join(sorted(VIDEO_DEMUXERS))  # the same demuxers the probe accepted
-    stream = ffmpeg.input(input_url(path), threads=threads, format_whitelist=whitelist, protocol_whitelist="file")[
+    # The decoder refuses pictures above max_pixels, whatever the header claimed.
+    limits = {"max_pixels": max_pixels} if max_pixels else {}
+    stream = ffmpeg.input(input_url(path), threads=threads, format_whitelist=whitelist, protocol_whitelist="file",
+                          **limits)[
         "v:0"
     ].filter("select", select_expression(interval_s, scene_threshold))
     if scene_threshold is not None:
@@ -181,6 +185,7 @@ def sample_frames(
     target_size: tuple[int, int] | int | None = None,
     threads: int = 0,
     strict: bool = False,
+    max_pixels: int | None = None,
 ) -> FrameStream:
     """Iterate over the sampled frames of ``path`` (see the module docstring for the rules).
 
@@ -199,9 +204,28 @@ def sample_frames(
         target_size=target_size,
         threads=threads,
         strict=strict,
+        max_pixels=max_pixels,
     )
     width, height = output_size(info, target_size)
     return FrameStream(cmd, width=width, height=height, scene_threshold=scene_threshold)
+
+
+def capped_per_minute(frames, per_minute: int, counter: dict):
+    """The frames, with scene-change frames beyond ``per_minute`` in any minute of media
+    time dropped (a clip cut to trigger a scene change every frame must not send 600 frames
+    of a 10 s video to the model). Interval frames are always kept. ``counter["capped"]``
+    counts what was dropped."""
+    from collections import deque
+
+    recent: deque[int] = deque()
+    for frame in frames:
+        while recent and frame.timestamp_ms - recent[0] >= 60_000:
+            recent.popleft()
+        if frame.reason == "scene" and len(recent) >= per_minute:
+            counter["capped"] = counter.get("capped", 0) + 1
+            continue
+        recent.append(frame.timestamp_ms)
+        yield frame
 
 
 class FrameStream(Iterator[SampledFrame]):
@@ -264,6 +288,11 @@ class FrameStream(Iterator[SampledFrame]):
         except BaseException:  # StopIteration included: the end and every failure release ffmpeg
             self.close()
             raise
+
+    def kill(self) -> None:
+        """Stop ffmpeg now, from any thread (a watchdog): the reader then sees the pipe end."""
+        if self._proc.poll() is None:
+            self._proc.kill()
 
     def close(self) -> None:
         """Kill ffmpeg if it still runs, reap it, and release the pipes. Idempotent."""

@@ -321,3 +321,16 @@ async def test_a_connector_sees_the_signed_report_on_the_socket_as_in_the_api(co
     assert received["finding"]["review_status"] == "confirmed"
     assert await comm.receive_nothing(0.3)
     await comm.disconnect()
+
+
+async def test_a_live_frame_is_recorded_with_the_streaming_clinician_as_actor(clinician, session, queued):
+    from auditlog.models import LogEntry
+
+    comm, _ = await connect(clinician, session)
+    await comm.send_to(bytes_data=frame_message(100))
+    status = await next_of(comm, "status")
+    await comm.disconnect()
+    frame = await database_sync_to_async(Frame.objects.get)(pk=status["accepted"])
+    entry = await database_sync_to_async(
+        lambda: LogEntry.objects.get_for_object(frame).filter(action=LogEntry.Action.CREATE).get())()
+    assert entry.actor_id == clinician.pk

@@ -200,3 +200,44 @@ def test_quality_gate_and_dedup_counts_are_stored(video, colour_analyzer, eager_
     assert counts["duplicate"] >= 3  # the same solid colours come back
     assert counts["sampled"] == counts["kept"] + counts["blurry"] + counts["too_dark"] + counts["blown_out"] + counts["duplicate"]
     assert Frame.objects.filter(video=video).count() == counts["kept"]
+
+
+# --- issue #11: costly uploads -----------------------------------------------------------
+
+
+def test_scene_frames_beyond_the_per_minute_cap_are_dropped():
+    from types import SimpleNamespace
+
+    from analysis.media.sampler import capped_per_minute
+
+    frames = [SimpleNamespace(timestamp_ms=i * 100, reason="interval" if i % 10 == 0 else "scene")
+              for i in range(100)]  # 10 s: 10 interval frames and 90 scene changes
+    counter: dict = {}
+    kept = list(capped_per_minute(frames, 20, counter))
+    # The first 20 frames fill the minute; after that only the 8 remaining interval frames.
+    assert len(kept) == 28 and counter["capped"] == 72
+    # Interval frames are never dropped, whatever the scene changes did before them.
+    assert {f.timestamp_ms for f in frames if f.reason == "interval"} <= {f.timestamp_ms for f in kept}
+
+
+def test_a_clip_cut_for_scene_changes_is_capped_per_minute(video, colour_analyzer, eager_celery, settings):
+    settings.SAMPLING_INTERVAL_S = 10  # one grid frame (at 0 s) ...
+    settings.SAMPLING_SCENE_THRESHOLD = 0.05  # ... and scene changes at the colour cuts (2 s, 4 s: 0.07)
+    settings.SAMPLING_MAX_FRAMES_PER_MINUTE = 1  # the grid frame fills the minute
+    from analysis.tasks import process_video
+
+    process_video.delay(str(video.pk))
+    video.refresh_from_db()
+    assert video.state == VideoState.DONE, video.error_message
+    assert video.gate_counts["capped"] == 2
+    assert list(Frame.objects.filter(video=video).values_list("timestamp_ms", flat=True)) == [0]
+
+
+def test_sampling_that_outruns_its_time_budget_fails_with_a_reason(video, colour_analyzer, eager_celery, settings):
+    settings.VIDEO_SAMPLING_BUDGET_S = 0.001
+    from analysis.tasks import process_video
+
+    process_video.delay(str(video.pk))
+    video.refresh_from_db()
+    assert video.state == VideoState.FAILED
+    assert "took longer than its" in video.error_message and "Re-export it" in video.error_message

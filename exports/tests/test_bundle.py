@@ -191,3 +191,28 @@ def test_a_missing_frame_file_does_not_break_the_export(reviewed, clinician):
     meta = json.loads(archive.read("metadata.json"))
     assert meta["missing_frames"] == [str(reviewed.frames[0].pk)]
     assert not any(str(reviewed.frames[0].pk) in n for n in archive.namelist())
+
+
+def test_what_was_said_after_sign_off_is_an_addendum_not_part_of_the_signed_bundle(signed, clinician):
+    """The final documents are what was signed; a conversation after signing (or the part
+    of one that went on past the signature) travels as an addendum beside them."""
+    from datetime import timedelta
+
+    from voice.models import Conversation, Utterance
+
+    session = signed.session
+    later = session.signed_at + timedelta(minutes=5)
+    conversation = Conversation.objects.create(session=session, user=clinician, model="gpt-realtime-test")
+    Conversation.objects.filter(pk=conversation.pk).update(started_at=later)
+    utterance = Utterance.objects.create(conversation=conversation, role="user", text="Said after signing")
+    Utterance.objects.filter(pk=utterance.pk).update(created_at=later)
+    _, archive = open_bundle(clinician, session)
+    signed_part = json.loads(archive.read("transcript.json"))
+    said = [u["text"] for c in signed_part["conversations"] for u in c["utterances"]]
+    assert "Said after signing" not in said and "How big is the polyp?" in said
+    addendum = json.loads(archive.read("addenda/transcript_after_signing.json"))
+    assert addendum["after_signing"] is True
+    assert [u["text"] for c in addendum["conversations"] for u in c["utterances"]] == ["Said after signing"]
+    assert "AFTER SIGN-OFF" in archive.read("addenda/transcript_after_signing.txt").decode()
+    manifest = json.loads(archive.read("manifest.json"))
+    assert "addenda/transcript_after_signing.json" in manifest["files"]

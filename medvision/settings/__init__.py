@@ -14,6 +14,7 @@ a services-profile process refuses to start without ``SECRET_KEY``), and a deplo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -85,7 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "medvision.audit.AuditMiddleware",  # auditlog's, trusting X-Forwarded-For only from TRUSTED_PROXIES
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
@@ -290,6 +291,14 @@ SPECTACULAR_SETTINGS = {
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+# Proxies (addresses or networks) whose X-Forwarded-For is believed for the audit trail's
+# client address; from anyone else the header is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES must list IP addresses or networks; got {_proxy!r}.") from None
 
 # --- analyzer ---------------------------------------------------------------------------
 ANALYZER_BACKEND = env.choice("ANALYZER_BACKEND", {"demo", "transformers", "openai_compatible"}, default="demo")
@@ -329,6 +338,10 @@ VIDEO_MAX_DURATION_S = env.float("VIDEO_MAX_DURATION_S", default=6 * 3600, minim
 # One frame per interval plus scene changes (ffmpeg's scene score, 0..1; 0 disables).
 SAMPLING_INTERVAL_S = env.float("SAMPLING_INTERVAL_S", default=1.0, minimum=0.05)
 SAMPLING_SCENE_THRESHOLD = env.float("SAMPLING_SCENE_THRESHOLD", default=0.3, minimum=0, maximum=1)
+# Scene-change frames beyond this many per minute of video are dropped (interval frames stay).
+SAMPLING_MAX_FRAMES_PER_MINUTE = env.int("SAMPLING_MAX_FRAMES_PER_MINUTE", default=120, minimum=1, maximum=3600)
+# Seconds sampling one recording may take; 0 = 60 s + half its duration.
+VIDEO_SAMPLING_BUDGET_S = env.float("VIDEO_SAMPLING_BUDGET_S", default=0, minimum=0)
 # Frames are decoded straight at the analyzer's input size (MedGemma's SigLIP sees 896 px).
 SAMPLING_MAX_SIDE = env.int("SAMPLING_MAX_SIDE", default=896, minimum=64, maximum=4096)
 QUALITY_MIN_BLUR_SCORE = env.float("QUALITY_MIN_BLUR_SCORE", default=40.0, minimum=0)
@@ -376,6 +389,9 @@ if 0 < VOICE_AUDIO_MAX_REALTIME_FACTOR < 1:
 # New-finding notes kept in the model's conversation; older ones are deleted upstream
 # (the assistant still reaches every finding through its list_findings tool). 0: no notes.
 VOICE_HISTORY_FINDINGS = env.int("VOICE_HISTORY_FINDINGS", default=20, minimum=0, maximum=500)
+# Entries (utterances and tool calls) one conversation may hold; reaching it ends the
+# conversation with a message (a looping upstream must not fill the database).
+VOICE_MAX_UTTERANCES = env.int("VOICE_MAX_UTTERANCES", default=2000, minimum=10, maximum=100000)
 
 # --- logging ----------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", {"DEBUG", "INFO", "WARNING", "ERROR"}, default="INFO")

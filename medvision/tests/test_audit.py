@@ -139,3 +139,68 @@ def test_api_errors_name_the_code_for_not_found_and_forbidden(session, other_cli
     body = api.patch(reverse("api-procedure-detail", args=[session.pk]), {"notes": "x"}).json()
     assert body["error"]["code"] == "permission_denied"
     assert "Only the clinician who owns this session" in body["error"]["message"]
+
+
+# --- issue #11: audit-trail gaps ---------------------------------------------------------
+
+from medvision.audit import client_address  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "meta, trusted, expected",
+    [
+        ({"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "10.9.9.9"}, [], "203.0.113.9"),
+        ({"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": "198.51.100.7"}, ["10.0.0.5"], "198.51.100.7"),
+        ({"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 198.51.100.7"}, ["10.0.0.0/24"],
+         "198.51.100.7"),
+        ({"REMOTE_ADDR": "10.0.0.5", "HTTP_X_FORWARDED_FOR": "198.51.100.7, 10.0.0.6"}, ["10.0.0.0/24"],
+         "198.51.100.7"),
+    ],
+    ids=["untrusted-peer-ignored", "trusted-proxy", "spoofed-left-entry-ignored", "chain-of-trusted-proxies"],
+)
+def test_the_client_address_trusts_forwarding_only_from_configured_proxies(settings, meta, trusted, expected):
+    settings.TRUSTED_PROXIES = trusted
+    assert client_address(meta) == expected
+
+
+def test_a_forged_forwarded_for_does_not_reach_the_trail(session, clinician, settings):
+    settings.TRUSTED_PROXIES = []
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    client.force_login(clinician)
+    client.get(reverse("procedures:detail", args=[session.pk]), HTTP_X_FORWARDED_FOR="1.2.3.4")
+    entry = entries_for(session, LogEntry.Action.ACCESS).latest("timestamp")
+    assert entry.remote_addr == "203.0.113.9"
+
+
+def test_session_lists_are_reads_of_every_session_shown(session, clinician):
+    client = Client()
+    client.force_login(clinician)
+    client.get(reverse("procedures:list"))
+    assert entries_for(session, LogEntry.Action.ACCESS).filter(additional_data__what="session_list").exists()
+    api = APIClient()
+    api.force_authenticate(clinician)
+    assert api.get("/api/v1/procedures/").status_code == 200
+    assert entries_for(session, LogEntry.Action.ACCESS).filter(additional_data__what="api:session_list").exists()
+
+
+def test_key_frames_recordings_and_the_recording_list_are_audited_reads(session, clinician, media_root):
+    from django.core.files.base import ContentFile
+
+    from analysis.tests.factories import FrameFactory
+    from procedures.models import Video
+
+    video = Video(session=session, sha256="d" * 64, original_name="x.mp4")
+    video.file.save("x.mp4", ContentFile(b"0123456789"), save=True)
+    frame = FrameFactory(session=session, video=video)
+    frame.image.save("f.jpg", ContentFile(b"jpeg"), save=True)
+    client = Client()
+    client.force_login(clinician)
+    assert client.get(reverse("procedures:frame-image", args=[session.pk, frame.pk])).status_code == 200
+    assert client.get(reverse("procedures:video-file", args=[session.pk, video.pk])).status_code == 200
+    assert client.get(reverse("procedures:video-file", args=[session.pk, video.pk]),
+                      HTTP_RANGE="bytes=4-7").status_code == 206  # a seek: not another entry
+    api = APIClient()
+    api.force_authenticate(clinician)
+    assert api.get(f"/api/v1/procedures/{session.pk}/video/").status_code == 200
+    whats = list(entries_for(session, LogEntry.Action.ACCESS).values_list("additional_data__what", flat=True))
+    assert whats.count("frame_image") == 1 and whats.count("video_file") == 1 and whats.count("api:videos") == 1

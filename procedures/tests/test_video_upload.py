@@ -135,6 +135,28 @@ def test_another_clinicians_upload_attempt_is_not_found(other_clinician, session
 def test_progress_is_readable_from_the_api(api, session, videos, enqueued, media_root, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         upload(api, session, videos["good"])
-    listing = api.get(reverse("api-procedure-video", args=[session.pk])).json()
+    page = api.get(reverse("api-procedure-video", args=[session.pk])).json()
+    assert page["count"] == 1 and "NOT FOR CLINICAL USE" in page["disclaimer"]
+    listing = page["results"]
     assert [v["state"] for v in listing] == ["uploaded"]
     assert {"progress", "progress_detail", "gate_counts", "summary", "error_message"} <= set(listing[0])
+    assert listing[0]["original_name"]
+
+
+def test_connectors_do_not_see_uploaded_file_names(api, session, videos, enqueued, media_root, connector, clinician,
+                                                   django_capture_on_commit_callbacks):
+    """A recorder's file name can carry the patient's name; the bundle leaves it out, and so
+    does the API for connectors."""
+    from django.utils import timezone
+
+    from rest_framework.test import APIClient
+
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(api, session, videos["good"])
+    type(session).objects.filter(pk=session.pk).update(status="signed", signed_by=clinician, signed_at=timezone.now())
+    ehr = APIClient()
+    ehr.force_authenticate(connector)
+    [video] = ehr.get(reverse("api-procedure-video", args=[session.pk])).json()["results"]
+    assert video["original_name"] is None
+    [own] = api.get(reverse("api-procedure-video", args=[session.pk])).json()["results"]
+    assert own["original_name"]

@@ -10,7 +10,7 @@
 // Everything shown comes from the server or a model: it goes in with textContent only.
 
 const RATE = 24000;
-const NO_RETRY_CODES = new Set([4401, 4403, 4404, 4503]);
+const NO_RETRY_CODES = new Set([4401, 4403, 4404, 4413, 4503]);
 const RETRY_DELAYS_MS = [1000, 3000, 8000];
 const STATE_TEXT = {
   off: "Off",

@@ -75,3 +75,16 @@ def test_it_refuses_an_unknown_role_and_bounds_text(session, clinician):
         services.utterance_record(actor=clinician, conversation=conversation, role="narrator", text="x")
     long = services.utterance_record(actor=clinician, conversation=conversation, role="user", text="x" * 30000)
     assert len(long.text) == services.MAX_TEXT_CHARS
+
+
+def test_a_conversation_holds_at_most_the_configured_number_of_entries(session, clinician, settings):
+    """A looping upstream once wrote 16,723 entries in two minutes."""
+    from voice.models import Utterance
+
+    settings.VOICE_MAX_UTTERANCES = 10
+    conversation = services.conversation_start(actor=clinician, session=session, model="m")
+    for index in range(10):
+        services.utterance_record(actor=clinician, conversation=conversation, role="user", text=f"{index}")
+    with pytest.raises(services.ConversationFull, match="limit of 10 entries"):
+        services.utterance_record(actor=clinician, conversation=conversation, role="user", text="one too many")
+    assert Utterance.objects.filter(conversation=conversation).count() == 10

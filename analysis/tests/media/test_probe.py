@@ -264,3 +264,31 @@ def test_a_colon_in_the_file_name_is_not_taken_for_a_protocol(media_dir, video_w
     path = media_dir / "concat:scope.mp4"
     shutil.copy(video_with_audio, path)
     assert probe_video(path).duration_s == pytest.approx(3.0, abs=0.1)
+
+
+def test_oversized_dimensions_are_refused_before_any_frame_is_decoded(video_with_audio, monkeypatch):
+    """A 16000x16000 first frame costs ~800 MB to decode: the header's size is checked first."""
+    from analysis.media import probe
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("decoded before the size check")
+
+    monkeypatch.setattr(probe, "_check_first_frame_decodes", must_not_run)
+    monkeypatch.setattr(probe, "_demux_pass", must_not_run)
+    with pytest.raises(InvalidVideo) as refused:
+        probe_video(video_with_audio, max_width=64, max_height=64, verify=True)
+    assert refused.value.code == "bad_dimensions"
+
+
+def test_the_decoder_is_told_the_largest_picture_it_may_make(video_with_audio):
+    """The header may understate the size; ffmpeg's -max_pixels refuses a larger picture."""
+    from analysis.media.probe import VIDEO_DEMUXERS, _check_first_frame_decodes
+    from analysis.media.sampler import build_command
+
+    info = probe_video(video_with_audio)
+    command = build_command(video_with_audio, info=info, max_pixels=4096 * 4096)
+    assert command[command.index("-max_pixels") + 1] == str(4096 * 4096)
+    assert command.index("-max_pixels") < command.index("-i")
+    with pytest.raises(InvalidVideo) as refused:
+        _check_first_frame_decodes(video_with_audio, VIDEO_DEMUXERS, max_pixels=16)
+    assert refused.value.code == "undecodable"
