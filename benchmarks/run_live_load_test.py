@@ -21,6 +21,7 @@ import io
 import json
 import os
 import platform
+import secrets
 import statistics
 import struct
 import subprocess
@@ -50,7 +51,9 @@ def prepare_database(clients: int):
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname='medvision_bench'").fetchone():
             conn.execute("CREATE DATABASE medvision_bench")
-    env = {**os.environ, "DATABASE_URL": PG, "REDIS_URL": REDIS, "DJANGO_SETTINGS_MODULE": "medvision.settings"}
+    env = {**os.environ, "DATABASE_URL": PG, "REDIS_URL": REDIS, "DJANGO_SETTINGS_MODULE": "medvision.settings",
+           # The services profile has no built-in key; every process of this run shares one.
+           "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(64)}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     os.environ.update(DATABASE_URL=PG, REDIS_URL=REDIS, DJANGO_SETTINGS_MODULE="medvision.settings")
     sys.path.insert(0, str(ROOT))
@@ -149,8 +152,8 @@ def main():
         subprocess.Popen([sys.executable, "benchmarks/fixed_delay_worker.py", str(args.delay_ms), "-Q", "gpu,celery",
                           "-c", "1", "--prefetch-multiplier", "1", "--without-mingle", "--without-gossip", "-l", "WARNING"],
                          cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port),
-                          "medvision.asgi:application"], cwd=ROOT, env={**env, "DEBUG": "true"},
+        subprocess.Popen([sys.executable, "-m", "medvision.serve", "-b", "127.0.0.1", "-p", str(args.port)],
+                         cwd=ROOT, env={**env, "DEBUG": "true"},
                          stdout=open(logs / "daphne.log", "w"), stderr=subprocess.STDOUT),
     ]
     try:

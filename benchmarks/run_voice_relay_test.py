@@ -304,7 +304,7 @@ async def run(args) -> dict:
             ids = await asyncio.to_thread(prepare, env)
             port = free_port()
             daphne = subprocess.Popen(
-                [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medvision.asgi:application"],
+                [PY, "-m", "medvision.serve", "-b", "127.0.0.1", "-p", str(port)],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,

@@ -80,7 +80,8 @@ def daphne(tmp_path: Path, **env_extra):
     embedded profile). Yields the base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medvision.asgi:application"]
+    # How operators start it (README): daphne with WebSocket limits that fit the app's frames.
+    args = [sys.executable, "-m", "medvision.serve", "-b", "127.0.0.1", "-p", str(port)]
     with process(args, server_env(**env_extra), tmp_path / "daphne.log", ready=lambda: _answers(base + "/healthz")):
         yield base
 

@@ -334,3 +334,13 @@ async def test_a_live_frame_is_recorded_with_the_streaming_clinician_as_actor(cl
     entry = await database_sync_to_async(
         lambda: LogEntry.objects.get_for_object(frame).filter(action=LogEntry.Action.CREATE).get())()
     assert entry.actor_id == clinician.pk
+
+
+def test_daphne_is_started_with_websocket_limits_that_fit_a_live_frame(settings):
+    from medvision.serve import daphne_arguments
+
+    args = daphne_arguments(["-b", "0.0.0.0", "-p", "8000"])
+    size = int(args[args.index("--websocket-max-message-size") + 1])
+    assert size > settings.LIVE_FRAME_MAX_BYTES + 8
+    assert args[-1] == "medvision.asgi:application"
+    assert daphne_arguments(["--websocket-max-message-size", "5", "app:x"]).count("--websocket-max-message-size") == 1

@@ -378,6 +378,12 @@ OPENAI_REALTIME_VOICE = env.str("OPENAI_REALTIME_VOICE", default="marin")
 OPENAI_REALTIME_TRANSCRIPTION_MODEL = env.str("OPENAI_REALTIME_TRANSCRIPTION_MODEL", default="gpt-4o-mini-transcribe")
 # Largest binary audio message a browser may send (PCM16 24 kHz mono: 48000 bytes = 1 s).
 VOICE_MAX_AUDIO_CHUNK_BYTES = env.int("VOICE_MAX_AUDIO_CHUNK_BYTES", default=48000, minimum=480, maximum=1024**2)
+# The largest WebSocket message the server accepts: a live frame (or a voice chunk) plus
+# room for the app to refuse a somewhat larger one with an error instead of the server
+# dropping the socket. Used by ``python -m medvision.serve`` and ``manage.py runserver``.
+WEBSOCKET_MAX_MESSAGE_BYTES = max(LIVE_FRAME_MAX_BYTES + 8, VOICE_MAX_AUDIO_CHUNK_BYTES) + 256 * 1024
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = WEBSOCKET_MAX_MESSAGE_BYTES
+DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = WEBSOCKET_MAX_MESSAGE_BYTES
 # Microphone audio arrives in real time; a client sending much faster than that is broken
 # or abusive (and every byte is paid for upstream). Average allowed, as a multiple of real
 # time (PCM16 24 kHz mono = 48000 bytes/s), with bursts of up to 2 s of audio. 0 = no
