@@ -71,11 +71,16 @@ def _release_test_database_from_child_processes(django_db_setup, django_db_block
 
     if connection.vendor != "postgresql":
         return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    from django.db import DatabaseError
+
+    try:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    except DatabaseError:
+        pass  # no test database was created in this run (no test used one): nothing to release
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +90,29 @@ def _fresh_rate_limits():
     from medvision.testing import clear_shared_cache
 
     clear_shared_cache()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layers():
+    """Channels caches one layer object per alias for the whole process, and a Redis layer
+    keeps locks and tasks bound to the event loop that first used it. Each test runs its
+    own loop, so a layer left over from a slow or failed test made every later one fail
+    ("asyncio.Lock ... is bound to a different event loop"). Every test gets new layers,
+    and no messages or groups left by another test (the Redis ones are flushed)."""
+    import asyncio
+
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    for layer in list(channel_layers.backends.values()):
+        flush = getattr(layer, "flush", None)
+        if flush is not None:  # a Redis layer keeps messages and groups in Redis itself
+            try:
+                asyncio.run(flush())
+            except RuntimeError:  # called from a running loop (cannot happen in a sync fixture)
+                pass
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -17,14 +17,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from medvision.audit import log_access
-from procedures import access
+from medvision.api_contract import StrictFieldsMixin, StrictQueryParamsMixin
+from medvision.api_errors import ERRORS, ErrorSerializer
 from medvision.api_pagination import DisclaimedPagination
+from medvision.audit import log_access
 from medvision.notices import AI_DISCLAIMER
-from procedures.api import ERRORS
+from medvision.text_rules import multi_line_text, single_line_text
+from procedures import access
 
 from . import selectors, services
 from .engine import CATEGORIES, LOCATIONS
@@ -91,7 +92,7 @@ class FindingFilter(django_filters.FilterSet):
         fields = ["risk", "status", "category"]
 
 
-class SessionFindingList(generics.ListAPIView):
+class SessionFindingList(StrictQueryParamsMixin, generics.ListAPIView):
     """A session's findings in time order. Connectors get the signed report's findings only.
     Every successful call is recorded in the audit log (ACCESS)."""
 
@@ -117,48 +118,84 @@ class SessionFindingList(generics.ListAPIView):
         return response
 
 
-class FindingReviewSerializer(serializers.Serializer):
+class VocabularyConflict(ValidationError):
+    """A well-formed value that this finding's procedure type does not have (a colonoscopy
+    has no 'trachea'): the request conflicts with the finding, so 409, not 400."""
+
+    status_code = 409
+    default_code = "not_in_vocabulary"
+
+
+class NothingEdited(ValidationError):
+    """Status 'edited' with no corrected field, on a finding that is not edited yet: what
+    the request means depends on the finding's state, so 409."""
+
+    status_code = 409
+    default_code = "nothing_edited"
+
+
+def check_against_finding(finding: Finding, data: dict) -> None:
+    """The rules that depend on the finding, checked after validation (DRF turns errors
+    raised inside a serializer into 400s)."""
+    check_vocabulary(finding, data)
+    corrections = [k for k in data if k in services.CORRECTABLE_FIELDS]
+    if data.get("status") == ReviewStatus.EDITED and not corrections and finding.review_status != ReviewStatus.EDITED:
+        raise NothingEdited({"status": [(
+            "Status 'edited' needs the corrected fields (category, label, location, risk, size_mm, "
+            "description or suggested_next_step)."
+        )]})
+
+
+def check_vocabulary(finding: Finding, data: dict) -> None:
+    """Raised after validation (DRF turns errors raised inside a serializer into 400s)."""
+    procedure_type = finding.session.procedure_type
+    for name, allowed in (("category", CATEGORIES), ("location", LOCATIONS)):
+        choices = allowed.get(procedure_type)
+        if name in data and choices is not None and data[name] not in choices:
+            raise VocabularyConflict({name: [
+                f"{data[name]!r} is not a {name} for {procedure_type}; use one of: {', '.join(choices)}."
+            ]})
+
+
+class FindingReviewSerializer(StrictFieldsMixin, serializers.Serializer):
+    min_fields = 1  # an empty review changes nothing
     status = serializers.ChoiceField(
         choices=[ReviewStatus.CONFIRMED, ReviewStatus.REJECTED, ReviewStatus.EDITED], required=False,
         help_text="confirmed, rejected, or edited (edited comes with corrected fields).",
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, help_text="Clinician's note.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=5000, help_text="Clinician's note.",
+                                 validators=[multi_line_text])
     category = serializers.CharField(required=False, max_length=40,
                                      help_text="One of the analyzer's categories for this session's procedure type.")
-    label = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=120, validators=[single_line_text])
     location = serializers.CharField(required=False, max_length=40,
                                      help_text="One of the analyzer's locations for this session's procedure type.")
     risk = serializers.ChoiceField(choices=Risk.choices, required=False)
     size_mm = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=500)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    suggested_next_step = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                        validators=[multi_line_text])
+    suggested_next_step = serializers.CharField(required=False, allow_blank=True, max_length=1000,
+                                                validators=[multi_line_text])
+
+    # Stated in the schema as enforced below: confirmed or rejected come without corrections.
+    schema_rules = {"not": {
+        "required": ["status"],
+        "properties": {"status": {"enum": [ReviewStatus.CONFIRMED.value, ReviewStatus.REJECTED.value]}},
+        "anyOf": [{"required": [name]} for name in services.CORRECTABLE_FIELDS],
+    }}
 
     def validate(self, data):
-        finding: Finding = self.context["finding"]
-        procedure_type = finding.session.procedure_type
         if not data:
             raise ValidationError("Nothing to change: send status, note or corrected fields.")
-        for name, allowed in (("category", CATEGORIES), ("location", LOCATIONS)):
-            choices = allowed.get(procedure_type)
-            if name in data and choices is not None and data[name] not in choices:
-                raise ValidationError({name: [
-                    f"{data[name]!r} is not a {name} for {procedure_type}; use one of: {', '.join(choices)}."
-                ]})
         corrections = {k: v for k, v in data.items() if k in services.CORRECTABLE_FIELDS}
-        status = data.get("status")
-        if corrections and status in (ReviewStatus.CONFIRMED, ReviewStatus.REJECTED):
+        if corrections and data.get("status") in (ReviewStatus.CONFIRMED, ReviewStatus.REJECTED):
             raise ValidationError({"status": [
                 "Corrected fields make the finding 'edited': send status 'edited' (or leave status out)."
             ]})
-        if status == ReviewStatus.EDITED and not corrections and finding.review_status != ReviewStatus.EDITED:
-            raise ValidationError({"status": [(
-                "Status 'edited' needs the corrected fields (category, label, location, risk, size_mm, "
-                "description or suggested_next_step)."
-            )]})
         return data
 
 
-class FindingDetail(generics.GenericAPIView):
+class FindingDetail(StrictQueryParamsMixin, generics.GenericAPIView):
     """``GET``: one finding. ``PATCH``: review it - confirm, reject, or correct fields (it
     becomes "edited"; the model's original proposal is kept), and/or set the note.
     Someone else's finding is 404; a signed session is 403 with the reason."""
@@ -174,7 +211,7 @@ class FindingDetail(generics.GenericAPIView):
 
     @extend_schema(
         request=FindingReviewSerializer,
-        responses={200: FindingDetailSerializer, **ERRORS},
+        responses={200: FindingDetailSerializer, 409: ErrorSerializer, **ERRORS},  # 409: not_in_vocabulary, nothing_edited
         examples=[
             OpenApiExample("Confirm", value={"status": "confirmed"}, request_only=True),
             OpenApiExample("Reject with a note", value={"status": "rejected", "note": "Bubble, not a lesion."},
@@ -187,9 +224,10 @@ class FindingDetail(generics.GenericAPIView):
         reason = access.edit_refusal(request.user, finding.session)
         if reason:
             raise PermissionDenied(reason)
-        review = FindingReviewSerializer(data=request.data, context={"finding": finding})
+        review = FindingReviewSerializer(data=request.data)
         review.is_valid(raise_exception=True)
         data = dict(review.validated_data)
+        check_against_finding(finding, data)
         status = data.pop("status", None)
         note = data.pop("note", None)
         try:

@@ -8,9 +8,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from medvision import safe_json
+from medvision.notices import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 from medvision.rate_limit import allow_in_shared_window
 from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, refuse
-from medvision.notices import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 
 from .broadcast import register_server_loop, session_group
 
@@ -106,11 +106,10 @@ def _snapshot(user, session_id):
 
 @database_sync_to_async
 def _submit(user, session_id, payload: bytes):
+    from medvision.audit import acting_as
     from procedures import access
     from procedures.models import ProcedureSession
     from procedures.services import session_start_live
-
-    from medvision.audit import acting_as
 
     from .live import live_frame_submit, parse_live_frame
 

@@ -14,6 +14,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from medvision.text_rules import multi_line_text, single_line_text
+
 
 class AnalysisProvenance(models.Model):
     """Where an AI result came from. Shared by Frame and Finding (same columns)."""
@@ -132,21 +134,21 @@ class Finding(AnalysisProvenance):
     start_ms = models.BigIntegerField(validators=[MinValueValidator(0)])
     end_ms = models.BigIntegerField(validators=[MinValueValidator(0)])
     category = models.CharField(max_length=40)
-    label = models.CharField(max_length=120, blank=True)
+    label = models.CharField(max_length=120, blank=True, validators=[single_line_text])
     location = models.CharField(max_length=40, blank=True)
     risk = models.CharField(max_length=6, choices=Risk.choices)
     confidence = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     size_mm = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(500.0)])
-    description = models.TextField(blank=True, max_length=2000)
-    suggested_next_step = models.TextField(blank=True, max_length=1000)
+    description = models.TextField(blank=True, max_length=2000, validators=[multi_line_text])
+    suggested_next_step = models.TextField(blank=True, max_length=1000, validators=[multi_line_text])
     review_status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PROPOSED)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    clinician_note = models.TextField(blank=True, max_length=5000)
+    clinician_note = models.TextField(blank=True, max_length=5000, validators=[multi_line_text])
     # What the model proposed, kept unchanged when a clinician edits the finding.
     ai_original = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,6 +13,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from medvision.api_contract import StrictQueryParamsMixin
 from procedures import access
 from procedures.api import ErrorSerializer
 
@@ -35,7 +36,7 @@ class DocumentNegotiation(BaseContentNegotiation):
 JSON_ERRORS = {(code, "application/json"): ErrorSerializer for code in (401, 404)}
 
 
-class _DocumentView(APIView):
+class _DocumentView(StrictQueryParamsMixin, APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = DocumentNegotiation
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -41,3 +42,112 @@ def exception_handler(exc, context):
 
 def error_response(code: str, message: str, http_status=status.HTTP_400_BAD_REQUEST, **extra) -> Response:
     return Response({"error": {"code": code, "message": message, **extra}}, status=http_status)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable reason (e.g. not_found, permission_denied).")
+    message = serializers.CharField(help_text="What went wrong and what to do about it, for a person.")
+    fields = serializers.DictField(required=False, help_text="Per-field messages for invalid input.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every API error: ``{"error": {"code", "message", "fields"?}}``."""
+
+    error = ErrorDetailSerializer()
+
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+# --- errors raised before any API view runs -------------------------------------------
+# A path that matches no route (a non-UUID id), a malformed request the server layer
+# refuses, or an unexpected exception: under /api/ these are answered with the same JSON
+# envelope as every other API error (Django's own pages are HTML).
+
+_SERVER_ERRORS = {
+    400: ("bad_request", "The request could not be read (malformed body or headers); check what you sent."),
+    403: ("permission_denied", "You may not do this."),
+    404: ("not_found", "Not found: it does not exist, or you do not have access to it."),
+    500: ("server_error", "The server could not answer this request; it has been logged. Try again later."),
+}
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json_error(status_code: int):
+    from django.http import JsonResponse
+
+    code, message = _SERVER_ERRORS[status_code]
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status_code)
+
+
+@csrf_exempt  # it changes nothing; a stale cookie must not turn its 404 into an HTML 403
+def unknown_api_path(request, *args, **kwargs):
+    """The last route under /api/: with DEBUG on as well as off, a path no route matches
+    (a non-UUID id, a typo) is the JSON 404, never Django's HTML page. A path that only
+    lacks its trailing slash still gets what APPEND_SLASH gave it (a redirect for GET, the
+    right path named otherwise), since this route now matches it first."""
+    from django.http import HttpResponsePermanentRedirect, JsonResponse
+    from django.urls import Resolver404, resolve
+
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not unknown_api_path:
+            if request.method in ("GET", "HEAD"):
+                query = request.META.get("QUERY_STRING", "")
+                return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+            return JsonResponse({"error": {"code": "not_found", "message": (
+                f"Not found: API paths end with a slash; send this request to {request.path}/ instead.")}},
+                status=404)
+    return _json_error(404)
+
+
+def handler400(request, exception=None):
+    if _is_api(request):
+        return _json_error(400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request, exception=None):
+    if _is_api(request):
+        return _json_error(403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def handler404(request, exception=None):
+    if _is_api(request):
+        return _json_error(404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: JSON under /api/ (DRF checks its own session-authenticated views;
+    this covers the rest), Django's page elsewhere."""
+    if _is_api(request):
+        from django.http import JsonResponse
+
+        return JsonResponse({"error": {"code": "csrf_failed", "message": (
+            "CSRF check failed: a signed-in browser request needs the X-CSRFToken header; "
+            "API clients should send an API token instead of the session cookie.")}}, status=403)
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason)
+
+
+def handler500(request):
+    if _is_api(request):
+        return _json_error(500)
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -9,6 +9,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from . import daphne_limits  # noqa: E402
+from .asgi_errors import UnreadableRequestMiddleware  # noqa: E402
 from .body_limits import BodyLimitMiddleware  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 from .ws_auth import WebSocketAuthStack  # noqa: E402
@@ -18,7 +19,7 @@ daphne_limits.install()  # refuse oversized bodies as their headers arrive, befo
 application = ProtocolTypeRouter(
     {
         # Oversized bodies are refused before Django reads (and spools) them.
-        "http": BodyLimitMiddleware(django_asgi_app),
+        "http": UnreadableRequestMiddleware(BodyLimitMiddleware(django_asgi_app)),
         "websocket": WebSocketAuthStack(URLRouter(websocket_urlpatterns)),
     }
 )

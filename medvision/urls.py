@@ -21,3 +21,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+
+# Under /api/ even a path that matches no route answers in the API's JSON error envelope.
+handler400 = "medvision.api_errors.handler400"
+handler403 = "medvision.api_errors.handler403"
+handler404 = "medvision.api_errors.handler404"
+handler500 = "medvision.api_errors.handler500"

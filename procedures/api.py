@@ -10,35 +10,30 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from medvision.api_errors import error_response
+from medvision.api_contract import StrictFieldsMixin, StrictQueryParamsMixin
+from medvision.api_errors import ERRORS, ErrorSerializer, error_response  # noqa: F401 - re-exported
 from medvision.api_pagination import DisclaimedPagination
-from medvision.notices import AI_DISCLAIMER
 from medvision.audit import log_access, log_access_many
+from medvision.notices import AI_DISCLAIMER
 
 from . import access, selectors, services
 from .models import ProcedureSession, Video
 from .video_upload import VideoRejected, video_upload
 
 
+class ProcedureSessionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    read_only_hints = {
+        "status": "Read-only: a session's status follows its workflow (start and end it in the portal, "
+                  "sign it with POST /api/v1/procedures/{id}/sign/).",
+        "signed_by": "Read-only: set when the session is signed.",
+        "signed_at": "Read-only: set when the session is signed.",
+        "clinician": "Read-only: a session belongs to the clinician who created it.",
+        "mode": "Read-only once the session exists: create a new session for another mode.",
+    }
 
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable, machine-readable reason (e.g. not_found, permission_denied).")
-    message = serializers.CharField(help_text="What went wrong and what to do about it, for a person.")
-    fields = serializers.DictField(required=False, help_text="Per-field messages for invalid input.")
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every API error: ``{"error": {"code", "message", "fields"?}}``."""
-
-    error = ErrorDetailSerializer()
-
-
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
-
-
-class ProcedureSessionSerializer(serializers.ModelSerializer):
-    clinician = serializers.CharField(source="clinician.username", read_only=True)
-    signed_by = serializers.CharField(source="signed_by.username", read_only=True, default=None)
+    clinician = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null until the session is signed (and present in every response, PATCH's included).
+    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ProcedureSession
@@ -69,7 +64,7 @@ def _as_api_errors(call):
         raise ValidationError(exc.message_dict if hasattr(exc, "message_dict") else exc.messages) from None
 
 
-class ProcedureSessionListCreate(generics.ListCreateAPIView):
+class ProcedureSessionListCreate(StrictQueryParamsMixin, generics.ListCreateAPIView):
     serializer_class = ProcedureSessionSerializer
     filterset_fields = ["status", "procedure_type", "mode"]
 
@@ -90,7 +85,7 @@ class ProcedureSessionListCreate(generics.ListCreateAPIView):
         )
 
 
-class ProcedureSessionDetail(generics.RetrieveUpdateAPIView):
+class ProcedureSessionDetail(StrictQueryParamsMixin, generics.RetrieveUpdateAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_serializer_class(self):
@@ -106,6 +101,12 @@ class ProcedureSessionDetail(generics.RetrieveUpdateAPIView):
         response = super().retrieve(request, *args, **kwargs)
         response.data["disclaimer"] = AI_DISCLAIMER
         return response
+
+    def update(self, request, *args, **kwargs):
+        # Whether this caller may change the session at all is answered before the body is
+        # validated: a connector or a signed session gets the 403, not field errors.
+        _as_api_errors(lambda: access.ensure_editable(request.user, self.get_object()))
+        return super().update(request, *args, **kwargs)
 
     def perform_update(self, serializer):
         serializer.instance = _as_api_errors(
@@ -140,7 +141,7 @@ class VideoUploadRequest(serializers.Serializer):
     file = serializers.FileField(help_text="The procedure recording (any container/codec ffmpeg decodes).")
 
 
-class SessionVideos(generics.ListAPIView):
+class SessionVideos(StrictQueryParamsMixin, generics.ListAPIView):
     """``GET``: the session's recordings with their processing state and progress (a page,
     like every list). ``POST`` (multipart ``file``): upload a recording; 202 with its
     processing state."""
@@ -187,14 +188,14 @@ class SessionVideos(generics.ListAPIView):
         return Response(VideoSerializer(video).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ProcedureSessionSign(generics.GenericAPIView):
+class ProcedureSessionSign(StrictQueryParamsMixin, generics.GenericAPIView):
     """Sign the report. Every AI proposal must be decided first (confirmed, edited or
     rejected); afterwards the session is read-only for everybody."""
 
     serializer_class = ProcedureSessionSerializer
     queryset = ProcedureSession.objects.none()  # for the schema generator; rows come from access rules
 
-    @extend_schema(request=None, responses={200: ProcedureSessionSerializer, **ERRORS})
+    @extend_schema(request=None, responses={200: ProcedureSessionSerializer, 409: ErrorSerializer, **ERRORS})
     def post(self, request, session_id):
         session = access.get_visible_session(request.user, session_id)
         try:
@@ -202,7 +203,9 @@ class ProcedureSessionSign(generics.GenericAPIView):
         except access.SessionReadOnly as exc:
             raise PermissionDenied(str(exc)) from None
         except services.NotAllowed as exc:
-            return error_response("cannot_sign", str(exc))
+            # The request is well formed; the session is not ready for it (undecided
+            # proposals, a recording still processing): a conflict with its state.
+            return error_response("cannot_sign", str(exc), status.HTTP_409_CONFLICT)
         data = ProcedureSessionSerializer(signed).data
         data["disclaimer"] = AI_DISCLAIMER
         return Response(data)

@@ -1,5 +1,7 @@
 from django import forms
 
+from medvision.text_rules import multi_line_text, single_line_text
+
 from .models import ProcedureSession
 
 
@@ -28,10 +30,12 @@ class FindingForm(forms.Form):
     category = forms.ChoiceField()
     location = forms.ChoiceField()
     risk = forms.ChoiceField(choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")])
-    label = forms.CharField(max_length=120, required=False)
+    label = forms.CharField(max_length=120, required=False, validators=[single_line_text])
     size_mm = forms.FloatField(required=False, min_value=0, max_value=500, label="Size (mm)")
-    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    suggested_next_step = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                  validators=[multi_line_text])
+    suggested_next_step = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                          validators=[multi_line_text])
     start_ms = forms.IntegerField(min_value=0, required=False, label="Time (ms)")
 
     def __init__(self, *args, procedure_type: str, **kwargs):
@@ -43,8 +47,9 @@ class FindingForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                           validators=[multi_line_text])
 
 
 class AddendumForm(forms.Form):
-    text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}), validators=[multi_line_text])

@@ -13,6 +13,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from medvision.text_rules import multi_line_text, single_line_text
+
 opaque_reference = RegexValidator(
     r"^[A-Za-z0-9._:/|-]{1,64}$",
     "Use the EHR's identifier (letters, digits and . _ : / | - only, at most 64 characters); "
@@ -43,7 +45,7 @@ class SessionStatus(models.TextChoices):
 
 class ProcedureSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[single_line_text])
     procedure_type = models.CharField(max_length=20, choices=ProcedureType.choices)
     mode = models.CharField(max_length=10, choices=SessionMode.choices, default=SessionMode.LIVE)
     status = models.CharField(max_length=12, choices=SessionStatus.choices, default=SessionStatus.DRAFT)
@@ -58,7 +60,7 @@ class ProcedureSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
-    notes = models.TextField(blank=True, max_length=20000)
+    notes = models.TextField(blank=True, max_length=20000, validators=[multi_line_text])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -148,7 +150,7 @@ class Addendum(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session = models.ForeignKey(ProcedureSession, on_delete=models.CASCADE, related_name="addenda")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    text = models.TextField(max_length=5000)
+    text = models.TextField(max_length=5000, validators=[multi_line_text])
     finding = models.ForeignKey("analysis.Finding", on_delete=models.PROTECT, null=True, blank=True, related_name="addenda")
     created_at = models.DateTimeField(auto_now_add=True)
 

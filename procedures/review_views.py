@@ -45,6 +45,17 @@ def _finding_of(session, finding_id) -> Finding:
         raise Http404("No such finding in this session.") from None
 
 
+def _form_problem(form) -> str:
+    """The form's first error, said as the field's rule says it (too long, control
+    characters, missing text)."""
+    for field, errors in form.errors.items():
+        if field in form.fields:
+            label = form.fields[field].label or field.replace("_", " ").capitalize()
+            return f"{label}: {errors[0]}"
+        return errors[0]
+    return "Check what you entered."
+
+
 @login_required
 @require_POST
 def finding_review(request, session_id, finding_id):
@@ -55,7 +66,7 @@ def finding_review(request, session_id, finding_id):
     if action not in REVIEW_ACTIONS and action != "note":
         return _refuse(request, session, "Choose confirm, reject or note.", 400)
     if not note_form.is_valid():
-        return _refuse(request, session, "The note is too long (5000 characters at most).", 400)
+        return _refuse(request, session, _form_problem(note_form), 400)
     try:
         finding = analysis_services.finding_review(
             actor=request.user, finding=finding, status=REVIEW_ACTIONS.get(action),
@@ -121,7 +132,7 @@ def session_notes(request, session_id):
     session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
     form = NoteForm(request.POST)
     if not form.is_valid():
-        return _refuse(request, session, "The note is too long.", 400)
+        return _refuse(request, session, _form_problem(form), 400)
     try:
         services.session_update(actor=request.user, session=session, notes=form.cleaned_data["note"])
     except access.SessionReadOnly as exc:
@@ -135,7 +146,7 @@ def addendum_create(request, session_id):
     session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
     form = AddendumForm(request.POST)
     if not form.is_valid():
-        return _refuse(request, session, "Write the addendum's text (5000 characters at most).", 400)
+        return _refuse(request, session, _form_problem(form), 400)
     try:
         services.addendum_create(actor=request.user, session=session, text=form.cleaned_data["text"])
     except services.NotAllowed as exc:

@@ -14,7 +14,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from analysis import selectors as analysis_selectors
-
 from medvision.audit import log_access, log_access_many
 
 from . import access, selectors, services

@@ -20,7 +20,10 @@ command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing Debian packages for the tests: ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Another apt process (an unattended upgrade, a parallel job) may hold the dpkg lock:
+    # wait for it instead of failing the run.
+    APT=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+    "${APT[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "WARNING: not installed: ${missing[*]}; browser / ffprobe tests will skip (browser tests fail under CI=true)." >&2
   fi

@@ -171,11 +171,33 @@ def test_a_note_alone_leaves_the_status(session, clinician, findings):
 @pytest.mark.parametrize(("payload", "field", "words"), [
     ({"category": "varices"}, "category", "not a category for colonoscopy; use one of: polyp"),
     ({"location": "trachea"}, "location", "not a location for colonoscopy"),
+])
+def test_a_term_of_another_procedure_type_is_a_conflict_with_the_finding(session, clinician, findings, payload,
+                                                                        field, words):
+    """Well-formed, but not in this finding's vocabulary: 409, with the allowed values."""
+    response = client_for(clinician).patch(detail_url(findings["proposed"]), payload, format="json")
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "not_in_vocabulary" and words in error["message"] and field in error["fields"]
+    findings["proposed"].refresh_from_db()
+    assert findings["proposed"].review_status == ReviewStatus.PROPOSED
+
+
+@pytest.mark.parametrize(("payload", "field", "words"), [
     ({"status": "proposed"}, "status", "not a valid choice"),
     ({"status": "confirmed", "risk": "low"}, "status", "send status 'edited'"),
-    ({"status": "edited"}, "status", "needs the corrected fields"),
     ({"size_mm": -1}, "size_mm", "greater than or equal to 0"),
     ({}, None, "Nothing to change"),
+    # A typo or a wrong JSON type is named, never ignored or coerced (medvision.api_contract).
+    ({"stauts": "confirmed"}, "stauts", "Unknown field. This operation accepts: category, description"),
+    ({"status": "confirmed", "reviewed_by": "someone"}, "reviewed_by", "Unknown field"),
+    ({"size_mm": "4"}, "size_mm", "Must be a number"),
+    ({"label": 5}, "label", "Must be a string"),
+    ({"status": True}, "status", "Must be a string"),
+    # Control characters never reach the report or FHIR (medvision.text_rules).
+    ({"note": "Seen at 12 cm\u0013"}, "note", "Remove the control characters"),
+    ({"description": "polyp\u001c at 20 cm"}, "description", "Remove the control characters"),
+    ({"label": "two\nlines"}, "label", "one line of text"),
 ])
 def test_invalid_reviews_say_what_to_send(session, clinician, findings, payload, field, words):
     response = client_for(clinician).patch(detail_url(findings["proposed"]), payload, format="json")
@@ -188,13 +210,34 @@ def test_invalid_reviews_say_what_to_send(session, clinician, findings, payload,
     assert findings["proposed"].review_status == ReviewStatus.PROPOSED
 
 
+def test_edited_without_corrections_is_a_conflict_unless_already_edited(session, clinician, findings):
+    client = client_for(clinician)
+    response = client.patch(detail_url(findings["proposed"]), {"status": "edited"}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "nothing_edited"
+    assert "needs the corrected fields" in response.json()["error"]["message"]
+    findings["proposed"].refresh_from_db()
+    assert findings["proposed"].review_status == ReviewStatus.PROPOSED
+    # An edited finding keeps its corrections: 'edited' with a note only is fine.
+    client.patch(detail_url(findings["proposed"]), {"label": "Sessile polyp"}, format="json")
+    again = client.patch(detail_url(findings["proposed"]), {"status": "edited", "note": "Checked."}, format="json")
+    assert again.status_code == 200 and again.json()["review_status"] == "edited"
+
+
+def test_multi_line_notes_keep_their_line_breaks_and_tabs(session, clinician, findings):
+    note = "Seen twice.\n\tBiopsy taken.\r\nÄ ü 5 mm"
+    response = client_for(clinician).patch(detail_url(findings["proposed"]), {"note": note}, format="json")
+    assert response.status_code == 200 and response.json()["clinician_note"] == note
+
+
 def test_categories_follow_the_session_procedure_type(clinician):
     from procedures.tests.factories import ProcedureSessionFactory
 
     bronch = ProcedureSessionFactory(clinician=clinician, procedure_type="bronchoscopy")
     finding = FindingFactory(session=bronch, category="mass", location="trachea")
     client = client_for(clinician)
-    assert client.patch(detail_url(finding), {"category": "polyp"}, format="json").status_code == 400
+    refused = client.patch(detail_url(finding), {"category": "polyp"}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_in_vocabulary"
     response = client.patch(detail_url(finding), {"category": "secretions", "location": "left_main_bronchus"},
                             format="json")
     assert response.status_code == 200 and response.json()["category"] == "secretions"

@@ -53,6 +53,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if DEPLOYED else ["localhos
 if DEPLOYED and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list this server's host names when DEBUG is false.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "medvision.api_errors.csrf_failure"  # JSON under /api/
 
 INSTALLED_APPS = [
     "daphne",  # before staticfiles: its runserver serves ASGI (HTTP + WebSockets)
@@ -247,15 +248,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [
-        "medvision.safe_json.SafeJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON in (the upload and the token endpoint name their own parsers): form-encoded
+    # bodies have looser rules for empty values than the schema promises.
+    "DEFAULT_PARSER_CLASSES": ["medvision.safe_json.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50, minimum=1, maximum=500),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "medvision.api_schema.DocumentedErrorsSchema",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",

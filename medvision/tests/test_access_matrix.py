@@ -50,7 +50,8 @@ HTTP_ROUTES = {
     "procedures:list": Route(signed_in(200)),
     "procedures:create": Route(signed_in(200, qa=403, connector=403)),
     "procedures:detail": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
-    "api-token": Route(everyone(400), method="post", data={"username": "nobody", "password": "wrong"}),
+    "api-token": Route(everyone(401), method="post", data={"username": "nobody", "password": "wrong"}),
+    "api-unknown-path": Route(everyone(404)),  # anything under /api/ that no route matches: a JSON 404
     "api-procedure-list": Route(signed_in(200, anonymous=401)),
     "api-procedure-detail": Route(
         signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
@@ -60,7 +61,7 @@ HTTP_ROUTES = {
     ),
     # The owner's sign fails (the matrix session has an undecided finding): 400 with the reason.
     "api-procedure-sign": Route(
-        signed_in(400, anonymous=401, other_clinician=404, qa=403, connector=404), method="post",
+        signed_in(409, anonymous=401, other_clinician=404, qa=403, connector=404), method="post",
         kwargs={"session_id": "session"},
     ),
     "api-procedure-findings": Route(

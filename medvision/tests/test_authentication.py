@@ -38,8 +38,8 @@ def test_token_endpoint_issues_a_token_for_valid_credentials(connector):
 
 def test_token_endpoint_explains_bad_credentials():
     response = APIClient().post(reverse("api-token"), {"username": "x", "password": "y"})
-    assert response.status_code == 400
-    assert "Unable to log in" in response.json()["error"]["message"]
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Wrong user name or password."
 
 
 def test_weak_passwords_are_refused(settings):

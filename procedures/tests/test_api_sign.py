@@ -28,7 +28,7 @@ def test_undecided_proposals_block_signing_with_the_reason(session, clinician):
     FindingFactory(session=session)
     FindingFactory(session=session)
     response = client_for(clinician).post(url(session))
-    assert response.status_code == 400
+    assert response.status_code == 409  # well formed, but the session is not ready: a conflict
     assert response.json()["error"] == {
         "code": "cannot_sign",
         "message": "2 proposed finding(s) still need a decision (confirm, edit or reject) before signing.",

@@ -130,3 +130,29 @@ def test_live_page_for_owner_and_watcher(owner, session, qa_user):
     qa.force_login(qa_user)
     page = qa.get(reverse("procedures:live", args=[session.pk])).content.decode()
     assert 'data-can-send="false"' in page and 'id="start-stream"' not in page
+
+
+@pytest.mark.parametrize(("url_name", "field", "value"), [
+    ("procedures:notes", "note", "Prep adequate\u0013"),
+    ("procedures:finding-edit", "description", "Pedunculated\u001c polyp"),
+    ("procedures:finding-edit", "label", "Rectal\npolyp"),
+])
+def test_control_characters_are_refused_in_the_portal_with_the_reason(owner, session, url_name, field, value):
+    finding = FindingFactory(session=session, label="Polyp")
+    args = [session.pk] if url_name == "procedures:notes" else [session.pk, finding.pk]
+    data = {"category": "polyp", "location": "rectum", "risk": "low", field: value}
+    response = owner.post(reverse(url_name, args=args), data, follow=True)  # a note: back to the page, flashed
+    assert response.status_code == 200
+    assert "control characters" in response.content.decode()
+    session.refresh_from_db()
+    finding.refresh_from_db()
+    assert session.notes == "" and finding.label == "Polyp" and finding.review_status == "proposed"
+
+
+def test_a_session_title_with_a_control_character_is_refused_on_the_create_form(owner):
+    from procedures.models import ProcedureSession
+
+    response = owner.post(reverse("procedures:create"),
+                          {"title": "Screening\u0013", "procedure_type": "colonoscopy", "mode": "live"})
+    assert response.status_code == 200 and "control characters" in response.content.decode()
+    assert not ProcedureSession.objects.exists()

@@ -148,7 +148,6 @@ def test_connectors_do_not_see_uploaded_file_names(api, session, videos, enqueue
     """A recorder's file name can carry the patient's name; the bundle leaves it out, and so
     does the API for connectors."""
     from django.utils import timezone
-
     from rest_framework.test import APIClient
 
     with django_capture_on_commit_callbacks(execute=True):
