@@ -485,3 +485,32 @@ async def test_audio_faster_than_real_time_is_dropped_with_one_error_a_second(
     assert (await browser.next("error"))["code"] == "unsupported"
     assert [e["code"] for e in browser.events if e["type"] == "error"] == [
         "audio_rate_limited", "unsupported", "unsupported"]
+
+
+async def test_a_conversation_at_its_limit_is_ended_with_4413_and_the_reason(
+    realtime, open_voice, session, clinician, settings
+):
+    # A looping upstream must not fill the database: past VOICE_MAX_UTTERANCES the socket
+    # ends with a fatal error and 4413 (the page stops reconnecting and says why).
+    settings.VOICE_MAX_UTTERANCES = 2
+    browser = await open_voice(session, clinician)
+    await browser.ready()
+    upstream = await realtime.connection(0)
+    for _ in range(2):  # each exchange records the user's words and the answer
+        await browser.send({"type": "ptt.start"})
+        await browser.send_audio(pcm_tone(100, value=999))
+        await browser.send({"type": "ptt.stop"})
+        try:
+            await browser.next("response.done")
+        except ConnectionError:
+            break
+    error = next(e for e in browser.events if e.get("type") == "error")
+    assert error["code"] == "conversation_full" and error["fatal"] is True
+    assert "limit of 2 entries" in error["message"]
+    if browser.closed_with is None:
+        with pytest.raises(ConnectionError):
+            await browser.next("never-sent")
+    assert browser.closed_with == 4413
+    assert len(await utterances(session)) == 2
+    await browser.close()  # the browser answers the close; the relay's upstream goes with it
+    await asyncio.wait_for(upstream.closed.wait(), 5)
