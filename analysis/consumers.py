@@ -8,11 +8,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from medvision import safe_json
+from medvision.broadcast import register_server_loop, session_group
 from medvision.notices import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 from medvision.rate_limit import allow_in_shared_window
 from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, refuse
-
-from .broadcast import register_server_loop, session_group
 
 # Wall-clock time, so every web process agrees on the rate-limit window (tests move it).
 _wall_clock = time.time

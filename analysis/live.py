@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from medvision.events import FrameChanged, publish_after_commit
 from procedures.models import ProcedureSession
 
 from . import selectors, services
-from .broadcast import broadcast
 from .engine.errors import AnalyzerUnavailable
 from .models import AnalysisState, Frame, FrameSource
 from .serializers import frame_event
@@ -137,8 +137,7 @@ def _fail(frame: Frame, exc: Exception) -> None:
             analysis_state=AnalysisState.FAILED, analysis_error=message)
         if updated:
             frame.refresh_from_db()
-            session_id, event = frame.session_id, {"type": "frame", "frame": frame_event(frame)}
-            transaction.on_commit(lambda: broadcast(session_id, event))
+            publish_after_commit(frame.session_id, FrameChanged(frame_event(frame)))
 
 
 def live_analyze_pending(*, session_id, max_frames: int = 10_000) -> int:

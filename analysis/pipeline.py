@@ -24,10 +24,17 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from medvision.events import (
+    FindingChanged,
+    RecordingProgress,
+    RecordingSummary,
+    StatusChanged,
+    publish,
+    publish_after_commit,
+)
 from procedures.models import ProcedureSession, SessionStatus, Video, VideoState
 
 from . import services
-from .broadcast import broadcast
 from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, FrameSource
 from .serializers import finding_event
 
@@ -36,11 +43,9 @@ logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
 
 
-def _announce(video: Video, **extra) -> None:
-    broadcast(video.session_id, {
-        "type": "progress", "video": str(video.pk), "stage": video.state,
-        "progress": round(video.progress, 4), **video.progress_detail, **extra,
-    })
+def _announce(video: Video) -> None:
+    publish(video.session_id, RecordingProgress(video=str(video.pk), stage=video.state, progress=video.progress,
+                                                detail=dict(video.progress_detail)))
 
 
 def _set_state(video: Video, state: str, *, progress: float = 0.0, detail: dict | None = None, **fields) -> None:
@@ -66,7 +71,7 @@ def video_fail(video_id, message: str) -> None:
         if session.status == SessionStatus.PROCESSING:
             session.status = SessionStatus.FAILED
             session.save(update_fields=["status", "updated_at"])
-    broadcast(video.session_id, {"type": "status", "status": SessionStatus.FAILED, "message": message})
+    publish(video.session_id, StatusChanged(SessionStatus.FAILED, message))
 
 
 def _gate_settings():
@@ -270,11 +275,8 @@ def video_summarise(video_id) -> None:
         if session.status in (SessionStatus.PROCESSING, SessionStatus.DRAFT, SessionStatus.FAILED):
             session.status = SessionStatus.REVIEW
             session.save(update_fields=["status", "updated_at"])
-        events = [{"type": "finding", "finding": finding_event(f)} for f in created]
-        events.append({"type": "summary", "video": str(video.pk), "summary": summary})
-        events.append({"type": "status", "status": session.status})
-        session_id = session.pk
-        transaction.on_commit(lambda: [broadcast(session_id, e) for e in events])
+        publish_after_commit(session.pk, *[FindingChanged(finding_event(f)) for f in created],
+                             RecordingSummary(str(video.pk), summary), StatusChanged(session.status))
 
 
 def _summary(video: Video, timeline, frames_by_id) -> dict:

@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from medvision.audit import acting_as
+from medvision.events import FindingChanged, FrameChanged, publish, publish_after_commit
 from procedures import access
 from procedures.models import ProcedureSession, SessionStatus
 
-from .broadcast import broadcast
 from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
 from .serializers import finding_event, frame_event
 
@@ -69,7 +69,7 @@ def finding_review(
             fields.add("clinician_note")
         finding.full_clean()
         finding.save(update_fields=sorted(fields))
-    broadcast(session.pk, {"type": "finding", "finding": finding_event(finding)})
+    publish(session.pk, FindingChanged(finding_event(finding)))
     return finding
 
 
@@ -90,7 +90,7 @@ def finding_add_manual(*, actor, session: ProcedureSession, **values) -> Finding
         )
         finding.full_clean()
         finding.save()
-    broadcast(session.pk, {"type": "finding", "finding": finding_event(finding)})
+    publish(session.pk, FindingChanged(finding_event(finding)))
     return finding
 
 
@@ -270,8 +270,6 @@ def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
             frame.analysis_state = AnalysisState.FAILED
             frame.analysis_error = result.error or "The analyzer returned no valid result."
         frame.save()
-        events = [{"type": "frame", "frame": frame_event(frame)}]
-        events += [{"type": "finding", "finding": finding_event(f)} for f in created]
-        session_id = frame.session_id
-        transaction.on_commit(lambda: [broadcast(session_id, e) for e in events])
+        publish_after_commit(frame.session_id, FrameChanged(frame_event(frame)),
+                             *[FindingChanged(finding_event(f)) for f in created])
     return frame, created

@@ -61,7 +61,8 @@ def analyze_live(session_id: str) -> int:
 @shared_task(name="analysis.tasks.analyze_clarify", acks_late=True, reject_on_worker_lost=True)
 def analyze_clarify(frame_id: str, procedure_type: str, question: str, reply_channel: str, request_id: str) -> None:
     """GPU queue: answer a question about one frame and reply to the asking consumer."""
-    from .broadcast import send_to_channel
+    from medvision.broadcast import send_to_channel
+
     from .clarify import frame_clarify
     from .models import Frame
 

@@ -31,8 +31,8 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from analysis.broadcast import register_server_loop, session_group
 from medvision import safe_json
+from medvision.broadcast import register_server_loop, session_group
 from medvision.rate_limit import TokenBucket
 from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_READ_ONLY, CLOSE_UNAUTHENTICATED, refuse
 

@@ -300,9 +300,9 @@ async def test_a_connector_sees_the_signed_report_on_the_socket_as_in_the_api(co
                                                                              signed_with_a_rejected_proposal):
     from channels.layers import get_channel_layer
 
-    from analysis.broadcast import session_group
     from analysis.serializers import finding_event, frame_event
     from analysis.tests.factories import FindingFactory, FrameFactory
+    from medvision.broadcast import session_group
 
     kept, rejected = signed_with_a_rejected_proposal
     comm, hello = await connect(connector, session)

@@ -9,11 +9,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from analysis import pipeline, services
-from analysis.broadcast import session_group
 from analysis.engine import AnalysisResult, frame_model
 from analysis.media import testvideos as tv
 from analysis.models import AnalysisState, Finding, Frame
 from analysis.tests.fakes import PROVENANCE
+from medvision.broadcast import session_group
 from medvision.celery import app as celery_app
 from procedures.models import SessionStatus, Video, VideoState
 

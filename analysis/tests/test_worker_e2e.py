@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from analysis import services
-from analysis.broadcast import session_group
 from analysis.models import AnalysisState, Finding, Frame
 from analysis.tests.fakes import jpeg_bytes
+from medvision.broadcast import session_group
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -10,10 +10,10 @@ import pytest
 from auditlog.models import LogEntry
 from channels.db import database_sync_to_async
 
-from analysis.broadcast import abroadcast
 from analysis.models import Finding, ReviewStatus
 from analysis.serializers import finding_event
 from analysis.tests.factories import FindingFactory
+from medvision.broadcast import abroadcast
 from procedures.tests.factories import ProcedureSessionFactory
 from voice import consumers
 from voice.models import Conversation, Utterance

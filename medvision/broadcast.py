@@ -1,8 +1,8 @@
-"""The one way server code publishes to the open pages of a session.
+"""The transport from server code to the open pages of a session (a channel-layer group).
 
-Tasks and services call ``broadcast(session_id, event)``; every WebSocket consumer of that
-session is in the group and forwards the event as JSON. Events are small dicts with a
-``type`` ("finding", "frame", "progress", "status", ...).
+Producers publish typed events through ``medvision.events``, which calls
+``broadcast(session_id, message)`` here; every WebSocket consumer of that session is in the
+group and forwards the message as JSON.
 
 Embedded profile: the channel layer is in memory and the Celery worker is a thread of the
 web process. The in-memory layer's queues belong to the server's event loop and are not
