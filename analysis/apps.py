@@ -18,3 +18,9 @@ class AnalysisConfig(AppConfig):
         from medvision.file_cleanup import delete_files
 
         post_delete.connect(delete_files, sender=Frame, dispatch_uid="frame_file_cleanup")
+
+        from procedures.workflow import session_signing
+
+        from .signoff import refuse_undecided_proposals
+
+        session_signing.connect(refuse_undecided_proposals, dispatch_uid="analysis_refuse_undecided_proposals")

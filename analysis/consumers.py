@@ -108,7 +108,7 @@ def _submit(user, session_id, payload: bytes):
     from medvision.audit import acting_as
     from procedures import access
     from procedures.models import ProcedureSession
-    from procedures.services import session_start_live
+    from procedures.workflow import session_start_live
 
     from .live import live_frame_submit, parse_live_frame
 

@@ -26,13 +26,12 @@ from django.utils import timezone
 
 from medvision.events import (
     FindingChanged,
-    RecordingProgress,
     RecordingSummary,
     StatusChanged,
-    publish,
     publish_after_commit,
 )
-from procedures.models import ProcedureSession, SessionStatus, Video, VideoState
+from procedures import workflow
+from procedures.models import ProcedureSession, Video, VideoState
 
 from . import services
 from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, FrameSource
@@ -43,35 +42,6 @@ logger = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
 
 
-def _announce(video: Video) -> None:
-    publish(video.session_id, RecordingProgress(video=str(video.pk), stage=video.state, progress=video.progress,
-                                                detail=dict(video.progress_detail)))
-
-
-def _set_state(video: Video, state: str, *, progress: float = 0.0, detail: dict | None = None, **fields) -> None:
-    video.state = state
-    video.progress = max(0.0, min(1.0, progress))
-    if detail is not None:
-        video.progress_detail = detail
-    for name, value in fields.items():
-        setattr(video, name, value)
-    video.save(update_fields=["state", "progress", "progress_detail", *fields])
-    _announce(video)
-
-
-def video_fail(video_id, message: str) -> None:
-    with transaction.atomic():
-        video = Video.objects.select_for_update().get(pk=video_id)
-        if video.state == VideoState.DONE:
-            return
-        video.error_message = message
-        _set_state(video, VideoState.FAILED, detail={"error": message}, error_message=message,
-                   processing_finished_at=timezone.now())
-        session = ProcedureSession.objects.select_for_update().get(pk=video.session_id)
-        if session.status == SessionStatus.PROCESSING:
-            session.status = SessionStatus.FAILED
-            session.save(update_fields=["status", "updated_at"])
-    publish(video.session_id, StatusChanged(SessionStatus.FAILED, message))
 
 
 def _gate_settings():
@@ -113,8 +83,7 @@ def video_sample(video_id) -> None:
     if video.state in (VideoState.DONE, VideoState.FAILED) or video.sampling_finished_at:
         video_check_complete(video.pk)  # a redelivered task after sampling: just move on
         return
-    _set_state(video, VideoState.SAMPLING, detail={"sampled": 0, "kept": 0},
-               processing_started_at=video.processing_started_at or timezone.now())
+    workflow.video_start_sampling(video)
     counts = GateCounts()
     capped: dict = {}
     try:
@@ -135,18 +104,18 @@ def video_sample(video_id) -> None:
             if timed_out.is_set():  # killed between two frames: the stream just ended
                 raise SamplingTooSlow(budget_s)
     except InvalidVideo as exc:
-        video_fail(video.pk, f"The recording could not be decoded: {exc.message}")
+        workflow.video_fail(video.pk, f"The recording could not be decoded: {exc.message}")
         return
     except SamplingTooSlow as exc:
-        video_fail(video.pk, str(exc))
+        workflow.video_fail(video.pk, str(exc))
         return
     with transaction.atomic():
         video = Video.objects.select_for_update().get(pk=video.pk)
         total = video.frames.count()
-        _set_state(video, VideoState.ANALYSING, progress=_analysed_fraction(video),
-                   detail={"done": video.frames.exclude(analysis_state=AnalysisState.PENDING).count(), "total": total},
-                   gate_counts={**counts.as_dict(), "capped": capped.get("capped", 0)},
-                   sampling_finished_at=timezone.now())
+        workflow.video_finish_sampling(
+            video, progress=_analysed_fraction(video),
+            detail={"done": video.frames.exclude(analysis_state=AnalysisState.PENDING).count(), "total": total},
+            gate_counts={**counts.as_dict(), "capped": capped.get("capped", 0)})
     video_check_complete(video.pk)
 
 
@@ -187,10 +156,8 @@ def _store_kept_frames(video: Video, stream, info, counts, capped: dict) -> None
             pending = []
         if time.monotonic() - last_announce > PROGRESS_EVERY_S:
             last_announce = time.monotonic()
-            video.progress = min(1.0, kept.timestamp_ms / 1000 / max(info.duration_s, 0.001))
-            video.progress_detail = {"sampled": counts.sampled, "kept": counts.kept}
-            video.save(update_fields=["progress", "progress_detail"])
-            _announce(video)
+            workflow.video_record_progress(video, kept.timestamp_ms / 1000 / max(info.duration_s, 0.001),
+                                           {"sampled": counts.sampled, "kept": counts.kept})
     services.frames_enqueue(pending)
 
 
@@ -209,15 +176,13 @@ def video_check_complete(video_id) -> None:
         stats = video.frames.aggregate(
             total=Count("pk"), done=Count("pk", filter=~Q(analysis_state=AnalysisState.PENDING))
         )
-        video.progress = stats["done"] / stats["total"] if stats["total"] else 1.0
-        video.progress_detail = {"done": stats["done"], "total": stats["total"]}
-        finished = stats["done"] == stats["total"]
-        if finished:
-            _set_state(video, VideoState.SUMMARISING, progress=0.0, detail=video.progress_detail)
+        detail = {"done": stats["done"], "total": stats["total"]}
+        if stats["done"] == stats["total"]:
+            video.progress_detail = detail
+            workflow.video_start_summarising(video)
             transaction.on_commit(lambda: _enqueue_summary(video.pk))
         else:
-            video.save(update_fields=["progress", "progress_detail"])
-            _announce(video)
+            workflow.video_record_progress(video, stats["done"] / stats["total"] if stats["total"] else 1.0, detail)
 
 
 def _enqueue_summary(video_id) -> None:
@@ -269,12 +234,9 @@ def video_summarise(video_id) -> None:
         summary["processing_s"] = round(
             (timezone.now() - (video.processing_started_at or timezone.now())).total_seconds(), 1)
         summary["summarising_s"] = round(time.monotonic() - started, 3)
-        _set_state(video, VideoState.DONE, progress=1.0, detail={}, summary=summary,
-                   processing_finished_at=timezone.now())
+        workflow.video_finish(video, summary)
         session = ProcedureSession.objects.select_for_update().get(pk=video.session_id)
-        if session.status in (SessionStatus.PROCESSING, SessionStatus.DRAFT, SessionStatus.FAILED):
-            session.status = SessionStatus.REVIEW
-            session.save(update_fields=["status", "updated_at"])
+        workflow.session_finish_analysis(session)
         publish_after_commit(session.pk, *[FindingChanged(finding_event(f)) for f in created],
                              RecordingSummary(str(video.pk), summary), StatusChanged(session.status))
 

@@ -31,6 +31,8 @@ def analyze_frames(frame_ids: list[str]) -> dict:
 @shared_task(name="analysis.tasks.process_video", acks_late=True, reject_on_worker_lost=True)
 def process_video(video_id: str) -> None:
     """CPU queue: sample, gate and queue a recording's frames (resumable, see pipeline)."""
+    from procedures import workflow
+
     from . import pipeline
 
     try:
@@ -38,7 +40,7 @@ def process_video(video_id: str) -> None:
     except Exception as exc:
         # Never leave a session stuck in "processing": say what broke, then re-raise so
         # the failure is visible in the worker's log and monitoring.
-        pipeline.video_fail(video_id, f"Processing failed unexpectedly ({type(exc).__name__}: {exc}).")
+        workflow.video_fail(video_id, f"Processing failed unexpectedly ({type(exc).__name__}: {exc}).")
         raise
 
 

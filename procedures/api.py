@@ -16,7 +16,7 @@ from medvision.api_pagination import DisclaimedPagination
 from medvision.audit import log_access, log_access_many
 from medvision.notices import AI_DISCLAIMER
 
-from . import access, selectors, services
+from . import access, selectors, services, workflow
 from .models import ProcedureSession, Video
 from .video_upload import VideoRejected, video_upload
 
@@ -58,7 +58,7 @@ def _as_api_errors(call):
         return call()
     except access.SessionReadOnly as exc:
         raise PermissionDenied(str(exc)) from None
-    except services.NotAllowed as exc:
+    except workflow.NotAllowed as exc:
         raise ValidationError({"detail": str(exc)}) from None
     except DjangoValidationError as exc:
         raise ValidationError(exc.message_dict if hasattr(exc, "message_dict") else exc.messages) from None
@@ -199,10 +199,10 @@ class ProcedureSessionSign(StrictQueryParamsMixin, generics.GenericAPIView):
     def post(self, request, session_id):
         session = access.get_visible_session(request.user, session_id)
         try:
-            signed = services.session_sign(actor=request.user, session=session)
+            signed = workflow.session_sign(actor=request.user, session=session)
         except access.SessionReadOnly as exc:
             raise PermissionDenied(str(exc)) from None
-        except services.NotAllowed as exc:
+        except workflow.NotAllowed as exc:
             # The request is well formed; the session is not ready for it (undecided
             # proposals, a recording still processing): a conflict with its state.
             return error_response("cannot_sign", str(exc), status.HTTP_409_CONFLICT)

@@ -19,7 +19,7 @@ from analysis import services as analysis_services
 from analysis.models import Finding
 from analysis.serializers import finding_event
 
-from . import access, selectors, services
+from . import access, selectors, services, workflow
 from .forms import AddendumForm, FindingForm, NoteForm
 
 REVIEW_ACTIONS = {"confirm": "confirmed", "reject": "rejected"}
@@ -117,10 +117,10 @@ def finding_edit(request, session_id, finding_id=None):
 def session_sign(request, session_id):
     session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
     try:
-        services.session_sign(actor=request.user, session=session)
+        workflow.session_sign(actor=request.user, session=session)
     except access.SessionReadOnly as exc:
         return _refuse(request, session, str(exc))
-    except services.NotAllowed as exc:
+    except workflow.NotAllowed as exc:
         return _refuse(request, session, str(exc), 400)
     messages.success(request, "Report signed. The session is now read-only; corrections are added as addenda.")
     return redirect("procedures:detail", session_id=session.pk)
@@ -148,8 +148,8 @@ def addendum_create(request, session_id):
     if not form.is_valid():
         return _refuse(request, session, _form_problem(form), 400)
     try:
-        services.addendum_create(actor=request.user, session=session, text=form.cleaned_data["text"])
-    except services.NotAllowed as exc:
+        workflow.addendum_create(actor=request.user, session=session, text=form.cleaned_data["text"])
+    except workflow.NotAllowed as exc:
         return _refuse(request, session, str(exc), 400)
     except access.SessionReadOnly as exc:
         return _refuse(request, session, str(exc))

@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 
 from medvision.audit import acting_as
 
-from . import access
-from .models import ProcedureSession, SessionMode, SessionStatus, Video, VideoState
+from . import access, workflow
+from .models import ProcedureSession, Video, VideoState
 
 ACTIVE_STATES = (VideoState.UPLOADED, VideoState.PROBING, VideoState.SAMPLING, VideoState.ANALYSING,
                  VideoState.SUMMARISING)
@@ -116,9 +116,7 @@ def video_upload(*, actor, session: ProcedureSession, uploaded) -> Video:
             video.file.save(f"{video.pk}.bin", File(uploaded), save=False)
             stored = True
             video.save()
-            locked.mode = SessionMode.RECORDED
-            locked.status = SessionStatus.PROCESSING
-            locked.save(update_fields=["mode", "status", "updated_at"])
+            workflow.session_start_processing(locked)
             transaction.on_commit(lambda: _enqueue_processing(video.pk))
     except IntegrityError:
         raise VideoRejected("This recording was already uploaded to this session.", "duplicate") from None

@@ -14,7 +14,7 @@ from analysis.api import FindingSerializer
 from analysis.models import ReviewStatus
 from analysis.serializers import finding_event
 from analysis.tests.factories import FindingFactory
-from procedures import services as procedure_services
+from procedures import workflow
 from procedures.api import AI_DISCLAIMER
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def findings(session, clinician):
 
 def sign(session, clinician, findings):
     services.finding_review(actor=clinician, finding=findings["proposed"], status="rejected")
-    return procedure_services.session_sign(actor=clinician, session=session)
+    return workflow.session_sign(actor=clinician, session=session)
 
 
 def list_url(session):

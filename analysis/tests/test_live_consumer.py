@@ -217,10 +217,10 @@ async def test_slow_model_analyses_fresh_frames_not_a_backlog(clinician, session
 
 
 async def test_frames_after_sign_off_are_refused(clinician, session, queued):
-    from procedures import services
+    from procedures import workflow
 
     comm, _ = await connect(clinician, session)
-    await database_sync_to_async(services.session_sign)(actor=clinician, session=session)
+    await database_sync_to_async(workflow.session_sign)(actor=clinician, session=session)
     await comm.send_to(bytes_data=frame_message(0))
     error = await next_of(comm, "error")
     assert error["code"] == "read_only" and "signed" in error["message"]

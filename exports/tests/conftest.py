@@ -14,6 +14,7 @@ from analysis.models import Finding
 from analysis.tests.factories import FindingFactory
 from analysis.tests.fakes import jpeg_bytes
 from procedures import services as procedure_services
+from procedures import workflow
 
 INJECTION = "=cmd|' /C calc'!A0"
 
@@ -65,7 +66,7 @@ def reviewed(session, clinician, media_root):
 @pytest.fixture
 def signed(reviewed, clinician):
     analysis_services.finding_review(actor=clinician, finding=reviewed.proposed, status="rejected")
-    reviewed.session = procedure_services.session_sign(actor=clinician, session=reviewed.session)
+    reviewed.session = workflow.session_sign(actor=clinician, session=reviewed.session)
     reviewed.proposed.refresh_from_db()
     return reviewed
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from analysis import services as analysis_services
 from analysis.tests.factories import FindingFactory
-from procedures import access, services
+from procedures import access, services, workflow
 from procedures.models import SessionStatus
 
 pytestmark = pytest.mark.django_db
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.django_db
 def signed_session(session, clinician):
     finding = FindingFactory(session=session)
     analysis_services.finding_review(actor=clinician, finding=finding, status="confirmed")
-    return services.session_sign(actor=clinician, session=session)
+    return workflow.session_sign(actor=clinician, session=session)
 
 
 def test_signing_needs_a_decision_on_every_proposed_finding(session, clinician):
     FindingFactory(session=session)
-    with pytest.raises(services.NotAllowed, match="1 proposed finding"):
-        services.session_sign(actor=clinician, session=session)
+    with pytest.raises(workflow.NotAllowed, match="1 proposed finding"):
+        workflow.session_sign(actor=clinician, session=session)
     session.refresh_from_db()
     assert session.status != SessionStatus.SIGNED
 
@@ -31,7 +31,7 @@ def test_signing_needs_a_decision_on_every_proposed_finding(session, clinician):
 def test_only_the_owner_can_sign(session, other_clinician, qa_user):
     for user in (other_clinician, qa_user):
         with pytest.raises(access.SessionReadOnly):
-            services.session_sign(actor=user, session=session)
+            workflow.session_sign(actor=user, session=session)
 
 
 def test_signing_records_who_and_when(signed_session, clinician):
@@ -51,7 +51,7 @@ def test_signed_session_rejects_service_changes(signed_session, clinician):
             actor=clinician, session=signed_session, start_ms=0, category="polyp", risk="low"
         )
     with pytest.raises(access.SessionReadOnly):
-        services.session_sign(actor=clinician, session=signed_session)
+        workflow.session_sign(actor=clinician, session=signed_session)
     finding.refresh_from_db()
     assert finding.review_status == "confirmed"
 
@@ -120,7 +120,7 @@ def test_signing_cancels_live_frames_still_waiting_for_the_model(session, clinic
 
     waiting, on_gpu = _live_frame(session, 1000), _live_frame(session, 1500)
     type(on_gpu).objects.filter(pk=on_gpu.pk).update(analysis_state=AnalysisState.ANALYSING)
-    services.session_sign(actor=clinician, session=session)
+    workflow.session_sign(actor=clinician, session=session)
     for frame in (waiting, on_gpu):
         frame.refresh_from_db()
         assert frame.analysis_state == AnalysisState.SKIPPED
@@ -136,8 +136,8 @@ def test_a_proposal_recorded_before_the_signature_must_still_be_decided(session,
     frame = _live_frame(session, 1000)
     analysis_services.frame_record_result(frame_id=frame.pk, result=_polyp_result(frame))
     waiting = _live_frame(session, 1500)
-    with pytest.raises(services.NotAllowed, match="1 proposed finding"):
-        services.session_sign(actor=clinician, session=session)
+    with pytest.raises(workflow.NotAllowed, match="1 proposed finding"):
+        workflow.session_sign(actor=clinician, session=session)
     # A refused sign-off changes nothing: the waiting frame is still analysed as usual.
     waiting.refresh_from_db()
     assert waiting.analysis_state == AnalysisState.PENDING
