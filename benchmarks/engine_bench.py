@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripted_answers import ScriptChooser, script_fast, script_reference, scripted_answer  # noqa: E402
 
-from analysis.engine.backends.fast_backend import FastAnalyzer  # noqa: E402
-from analysis.engine.bench_support import percentile  # noqa: E402
+from benchmarks.support.bench_support import percentile  # noqa: E402
+from benchmarks.support.engine_variants import fast_engine, max_new_tokens  # noqa: E402
 
 ENGINES = ("reference", "fast-nojf", "fast")
 
@@ -38,9 +38,9 @@ def engines_over(reference, names=ENGINES, **fast_overrides) -> dict:
         if name == "reference":
             out[name] = reference
         elif name == "fast-nojf":
-            out[name] = FastAnalyzer(reference, jump_forward=False, **fast_overrides)
+            out[name] = fast_engine(reference, jump_forward=False, **fast_overrides)
         elif name == "fast":
-            out[name] = FastAnalyzer(reference, jump_forward=True, **fast_overrides)
+            out[name] = fast_engine(reference, jump_forward=True, **fast_overrides)
         else:
             raise ValueError(f"unknown engine {name!r}; use {', '.join(ENGINES)}")
         if name != "reference":
@@ -120,16 +120,13 @@ def measure(analyzer, reference, name, frames, kind, findings, iterations, warmu
         if name == "reference":
             # Per step: the full call minus a call that generates one token (preprocessing,
             # prefill and grammar set-up), over the remaining steps.
-            reference.max_new_tokens_override = 1
-            try:
+            with max_new_tokens(reference, 1):
                 analyzer.analyze(frames, procedure_type, kind)
                 synchronize(device)
                 started = time.perf_counter()
                 analyzer.analyze(frames, procedure_type, kind)
                 synchronize(device)
                 one_token_s = time.perf_counter() - started
-            finally:
-                reference.max_new_tokens_override = None
             step_ms = (statistics.mean(call_s) - one_token_s) * 1000 / max(statistics.mean(passes) - 1, 1)
         else:
             step_ms = statistics.median(timer.times) * 1000 if timer.times else None

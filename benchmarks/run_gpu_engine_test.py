@@ -42,10 +42,11 @@ from engine_bench import chooser_for, measure, synchronize  # noqa: E402
 from scripted_answers import script_fast, scripted_answer  # noqa: E402
 
 from analysis.engine import EngineConfig  # noqa: E402
-from analysis.engine.backends.fast_backend import FastAnalyzer, frame_array  # noqa: E402
-from analysis.engine.bench_support import demo_dir, machine_info, percentile, random_frames, write_results  # noqa: E402
+from analysis.engine.backends.fast_backend import frame_array  # noqa: E402
 from analysis.engine.fast.decoder import Request  # noqa: E402
-from analysis.engine.medgemma_shape import build_medgemma_shaped_analyzer  # noqa: E402
+from benchmarks.support.bench_support import demo_dir, machine_info, percentile, random_frames, write_results  # noqa: E402
+from benchmarks.support.engine_variants import fast_engine  # noqa: E402
+from benchmarks.support.medgemma_shape import build_medgemma_shaped_analyzer  # noqa: E402
 
 # H200 HBM3e: 4.8 TB/s nominal (H100 SXM: 3.35). The floor is bytes read per step / this.
 PEAK_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12}
@@ -124,7 +125,7 @@ def main(argv=None):
 
     # 2. warm-up, 8 rows -----------------------------------------------------------------
     started = time.perf_counter()
-    fast8 = FastAnalyzer(reference, batch_size=8, context_tokens=1024)
+    fast8 = fast_engine(reference, batch_size=8, context_tokens=1024)
     warm = fast8.warm_up()
     report.phase("warm_up_8", seconds=round(time.perf_counter() - started, 1), report=warm,
                  kv_cache_gb=round(fast8.decoder.cache.nbytes / 1e9, 3), cuda_allocated_gb=cuda_gb())
@@ -197,7 +198,7 @@ def main(argv=None):
 
     # 7. warm-up, 32 rows ----------------------------------------------------------------
     started = time.perf_counter()
-    fast32 = FastAnalyzer(reference, batch_size=32, context_tokens=1280)
+    fast32 = fast_engine(reference, batch_size=32, context_tokens=1280)
     warm = fast32.warm_up()
     report.phase("warm_up_32", seconds=round(time.perf_counter() - started, 1), report=warm,
                  kv_cache_gb=round(fast32.decoder.cache.nbytes / 1e9, 3), cuda_allocated_gb=cuda_gb())

@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import xgrammar as xgr  # noqa: E402
 
 from analysis.engine.answer_grammar import answer_grammar  # noqa: E402
-from analysis.engine.bench_support import machine_info, print_table, write_results  # noqa: E402
 from analysis.engine.constraint import RowConstraint, TokenTexts  # noqa: E402
 from analysis.engine.schemas import DESCRIPTION_MAX_CHARS, json_schema_for  # noqa: E402
 from analysis.tests.engine.synthetic_vocab import (  # noqa: E402
@@ -40,6 +39,7 @@ from analysis.tests.engine.synthetic_vocab import (  # noqa: E402
     long_answer,
     synthetic_tokenizer_info,
 )
+from benchmarks.support.bench_support import machine_info, print_table, write_results  # noqa: E402
 
 ONE_FINDING = json.dumps({
     "image_adequacy": "adequate", "no_finding": False,

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine_bench import ENGINES, engines_over, measure  # noqa: E402
 
-from analysis.engine.bench_support import build_analyzer, machine_info, print_table, random_frames, write_results  # noqa: E402
+from benchmarks.support.bench_support import build_analyzer, machine_info, print_table, random_frames, write_results  # noqa: E402
 
 
 def parse_args(argv=None):

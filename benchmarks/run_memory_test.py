@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.engine.bench_support import (
+from benchmarks.support.bench_support import (
     build_analyzer,
     machine_info,
     print_table,

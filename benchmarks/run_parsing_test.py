@@ -24,14 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.engine.bench_support import (
+from analysis.engine.schemas import PROCEDURE_TYPES, output_model
+from benchmarks.support.bench_support import (
     build_analyzer,
     machine_info,
     print_table,
     random_frames,
     write_results,
 )
-from analysis.engine.schemas import PROCEDURE_TYPES, output_model
+from benchmarks.support.engine_variants import grammar_off, max_new_tokens
 
 
 def parse_args(argv=None):
@@ -95,9 +96,7 @@ def main(argv=None) -> dict:
 
     raw = None
     if args.raw_sample:
-        analyzer.grammar_enabled = False
-        analyzer.max_new_tokens_override = args.raw_max_new_tokens
-        try:
+        with grammar_off(analyzer), max_new_tokens(analyzer, args.raw_max_new_tokens):
             started = time.perf_counter()
             raw_counts, raw_valid, _, raw_failures = run(
                 analyzer, args.raw_sample, args.batch_size, args.seed + 1, recheck=False
@@ -109,9 +108,6 @@ def main(argv=None) -> dict:
                 "wall_s": time.perf_counter() - started,
                 "example": raw_failures[0] if raw_failures else None,
             }
-        finally:
-            analyzer.grammar_enabled = True
-            analyzer.max_new_tokens_override = None
 
     total, total_valid = sum(counts.values()), sum(valid.values())
     rows = [

@@ -49,7 +49,7 @@ BYTES_PER_MS = 48  # PCM16 at 24 kHz, mono
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from analysis.engine.bench_support import cpu_model_name  # noqa: E402
+from benchmarks.support.bench_support import cpu_model_name  # noqa: E402
 from voice.tests.fake_realtime import FakeRealtime, pcm_tone  # noqa: E402
 
 

@@ -448,11 +448,14 @@ def _proposes_findings(directory: Path, seed: int) -> bool:
     from .config import EngineConfig
     from .schemas import PROCEDURE_TYPES
 
-    analyzer = TransformersAnalyzer(EngineConfig(backend="demo", model=str(directory), device="cpu"),
-                                    model_location=str(directory), backend_name="demo", is_demo=True, cpu_threads=1)
-    # Only the first ~20 tokens matter ('{"image_adequacy":...,"no_finding":false'), so
-    # the probe is cut short; the cut-off answers are not used for anything else.
-    analyzer.max_new_tokens_override = 24
+    class Probe(TransformersAnalyzer):
+        # Only the first ~20 tokens matter ('{"image_adequacy":...,"no_finding":false'), so
+        # the probe is cut short; the cut-off answers are not used for anything else.
+        def _max_new_tokens(self, kind: str) -> int:
+            return 24
+
+    analyzer = Probe(EngineConfig(backend="demo", model=str(directory), device="cpu"),
+                     model_location=str(directory), backend_name="demo", is_demo=True, cpu_threads=1)
     try:
         frames = _calibration_frames()
         return all('"no_finding":false' in result.raw_output

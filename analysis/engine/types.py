@@ -31,8 +31,7 @@ class Provenance:
     latency_ms: int = 0
     is_demo: bool = False
     # How the answer became a structured object: "json" (the whole output was the JSON
-    # object), "json_extracted" (a JSON object found inside fences or prose) or
-    # "text_fallback" (the "Finding: ... / Location: ..." text shape).
+    # object) or "json_extracted" (a JSON object found inside a code fence or prose).
     parsed_with: str | None = None
 
     def as_dict(self) -> dict[str, Any]:

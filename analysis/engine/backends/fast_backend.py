@@ -7,9 +7,8 @@ cache, image preprocessing on the device. With jump-forward off its greedy answe
 token-for-token those of the reference path (tested on the demo model).
 
 It falls back to the reference path, with a log line and never losing a frame, for what
-the fast path does not do: a model it does not reproduce, sampling, the grammar switched
-off (benchmark contrast), a prompt or answer that does not fit its cache, an error in the
-fast path. CUDA out-of-memory halves how many rows it decodes at once, down to one, then
+the fast path does not do: a model it does not reproduce, sampling, a prompt or answer
+that does not fit its cache, an error in the fast path. CUDA out-of-memory halves how many rows it decodes at once, down to one, then
 falls back as well.
 
 ``batcher()`` gives the step-wise interface (continuous batching) that a scheduler drives:
@@ -71,16 +70,13 @@ class _Ticket:
 
 
 class FastAnalyzer:
-    def __init__(self, reference: TransformersAnalyzer, **overrides: Any):
-        """``overrides``: EngineConfig fields to use instead of the reference's (benchmarks
-        compare engines on one loaded model)."""
-        from dataclasses import replace
-
+    def __init__(self, reference: TransformersAnalyzer):
+        """The fast engine over ``reference``'s loaded model, configured by its config."""
         from ..fast.decoder import Decoder, DecoderOptions
         from ..fast.model import Gemma3Runner, UnsupportedModel
 
         self.reference = reference
-        self.config = replace(reference.config, **overrides)
+        self.config = reference.config
         self.decoder = None
         self.unavailable_reason: str | None = None
         self._lock = threading.Lock()
@@ -171,7 +167,7 @@ class FastAnalyzer:
         return ContinuousBatcher(self)
 
     def _reference_only(self) -> bool:
-        return self.decoder is None or self.config.do_sample or not self.reference.grammar_enabled
+        return self.decoder is None or self.config.do_sample
 
     def _provenance(self, kind: str, **params: Any) -> Provenance:
         base = self.reference.result_provenance(kind)

@@ -83,12 +83,9 @@ class TransformersAnalyzer:
         backend_name: str = "transformers",
         model_id: str | None = None,
         is_demo: bool = False,
-        model: Any = None,
-        processor: Any = None,
         cpu_threads: int | None = None,
     ):
-        """Load the model (or adopt ``model``/``processor`` already built, which the
-        GPU-shape benchmark does with a random-weight MedGemma-sized model).
+        """Load the model at ``model_location`` (``_load``).
 
         ``cpu_threads``: torch intra-op threads while generating on CPU (None: torch's
         default). The demo model passes 1: its matrices are tiny, so more threads only add
@@ -101,8 +98,7 @@ class TransformersAnalyzer:
         self.cpu_threads = cpu_threads
         self.device = resolve_device(config.device)
         self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        if model is None or processor is None:
-            processor, model = self._load(model_location, config.revision)
+        processor, model = self._load(model_location, config.revision)
         self.processor = processor
         self.model = model
         tokenizer = processor.tokenizer
@@ -129,12 +125,6 @@ class TransformersAnalyzer:
                 max_new_tokens_for("frame"),
             )
         self._batch_limit = config.batch_size
-        # Benchmark hook: the latency benchmark times 1-token calls (prefill cost) on the
-        # same loaded model. Production code leaves it None.
-        self.max_new_tokens_override: int | None = None
-        # Benchmark hook: the parsing benchmark measures the raw model without the
-        # grammar for contrast. Production code never turns it off.
-        self.grammar_enabled = True
         self._lock = threading.Lock()
         if config.do_sample and config.seed is not None:
             torch.manual_seed(config.seed)
@@ -142,11 +132,7 @@ class TransformersAnalyzer:
         self._base = Provenance(
             backend=backend_name,
             model_id=model_id or model_location,
-            model_revision=(
-                model_revision(model_location, config.revision, model.config)
-                if model_location
-                else (config.revision or "in-memory")
-            ),
+            model_revision=model_revision(model_location, config.revision, model.config),
             prompt_version=PROMPT_VERSION,
             generation_params=self._generation_params("frame"),
             latency_ms=0,
@@ -199,7 +185,7 @@ class TransformersAnalyzer:
         return ids
 
     def _max_new_tokens(self, kind: str) -> int:
-        return self.max_new_tokens_override or self.config.max_new_tokens or max_new_tokens_for(kind)
+        return self.config.max_new_tokens or max_new_tokens_for(kind)
 
     def _generation_params(self, kind: str) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -261,8 +247,6 @@ class TransformersAnalyzer:
     def result_provenance(self, kind: str, **params: Any) -> Provenance:
         """Provenance of a result of ``kind`` from this path (``params`` override)."""
         generation = {**self._generation_params(kind), **params}
-        if not self.grammar_enabled:
-            generation["constrained_decoding"] = "none (benchmark contrast run)"
         return provenance(self._base, prompt_version=prompt_version_for(kind), generation_params=generation)
 
     def close(self) -> None:
@@ -363,7 +347,7 @@ class TransformersAnalyzer:
                 **inputs,
                 max_new_tokens=max_new_tokens,
                 num_beams=1,
-                logits_processor=[grammar] if self.grammar_enabled else [],
+                logits_processor=[grammar],
                 eos_token_id=self.stop_token_ids,
                 pad_token_id=self.pad_token_id,
                 **sampling,

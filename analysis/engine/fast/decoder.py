@@ -249,8 +249,8 @@ class Decoder:
             self._advance(row, chosen[index_of[id(row)]])
 
     def choose(self, rows: list[Row], logits: torch.Tensor, index_of: dict[int, int]) -> list[int]:
-        """The decision per logits row: greedy. (Benchmarks replaying scripted answers
-        override this; everything else about the step stays the same.)"""
+        """The decision per row of (already masked) logits: greedy. The one place a token
+        is picked; the rest of the step does not depend on how."""
         return logits.argmax(dim=-1).tolist()
 
     def _advance(self, row: Row, token: int) -> None:

@@ -57,7 +57,9 @@ def char_tokens(tokenizer, text):
 
 def accepts(grammars, tokenizer, procedure_type, kind, text, *, by_char=False) -> bool:
     row = grammars.get(procedure_type, kind).row()
-    tokens = char_tokens(tokenizer, text) if by_char else tokenizer(text, add_special_tokens=False)["input_ids"]
+    tokens = char_tokens(tokenizer, text) if by_char else tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    # (split_special_tokens: a label that happens to read "<unk>" is text the model spells
+    # with ordinary pieces, not the special token the tokenizer would otherwise map it to.)
     return all(row.accept(token) for token in tokens) and row.is_completed()
 
 

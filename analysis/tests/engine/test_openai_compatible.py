@@ -191,12 +191,20 @@ def test_unusable_answers_are_failed_results_with_the_raw_text(server, analyzer,
     assert result.raw_output == content
 
 
-def test_the_text_shape_is_recovered_by_the_fallback_parser(server, analyzer):
+def test_a_text_shaped_answer_is_a_failed_result_with_its_raw_text_kept(server, analyzer):
+    """Only JSON is read: a "Key: value" answer is not guessed into a finding."""
     server.reply = {"content": TEXT_SHAPE}
     [result] = analyzer.analyze(make_frames(1), "colonoscopy")
+    assert not result.ok and result.analysis is None
+    assert "not JSON" in result.error
+    assert result.raw_output == TEXT_SHAPE
+
+
+def test_json_wrapped_in_a_fence_by_a_grammarless_server_is_read(server, analyzer):
+    server.reply = {"content": f"Here you are:\n```json\n{json.dumps(GOOD)}\n```"}
+    [result] = analyzer.analyze(make_frames(1), "colonoscopy")
     assert result.ok, result.error
-    assert result.provenance.parsed_with == "text_fallback"
-    assert (result.analysis.findings[0].location, result.analysis.findings[0].risk) == ("cecum", "low")
+    assert result.provenance.parsed_with == "json_extracted"
 
 
 def test_a_cut_off_answer_is_a_failed_result(server, analyzer):

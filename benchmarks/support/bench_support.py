@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import EngineConfig, default_demo_model_dir
-from .types import FrameInput
+from analysis.engine.config import EngineConfig, default_demo_model_dir
+from analysis.engine.types import FrameInput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -85,7 +85,7 @@ def random_frames(count: int, seed: int = 0, height: int = 480, width: int = 640
 
 
 def demo_dir(requested: str | None) -> str:
-    from .demo_model import ensure_demo_model
+    from analysis.engine.demo_model import ensure_demo_model
 
     return str(ensure_demo_model(requested or default_demo_model_dir()))
 
@@ -120,7 +120,7 @@ def build_analyzer(
             seed=seed,
         )
         return build_medgemma_shaped_analyzer(config, directory)
-    from .registry import get_analyzer
+    from analysis.engine.registry import get_analyzer
 
     config = EngineConfig(
         backend="demo",
@@ -134,24 +134,6 @@ def build_analyzer(
         engine=engine,
     )
     return get_analyzer(config)
-
-
-class GenerateRecorder:
-    """Wraps ``model.generate`` to record the new columns (decoding steps) of each call."""
-
-    def __init__(self, model: Any):
-        self.model = model
-        self.original = model.generate
-        self.new_tokens: list[int] = []
-        model.generate = self._generate
-
-    def _generate(self, **kwargs):
-        output = self.original(**kwargs)
-        self.new_tokens.append(int(output.shape[1] - kwargs["input_ids"].shape[1]))
-        return output
-
-    def restore(self) -> None:
-        self.model.generate = self.original
 
 
 def percentile(values: Sequence[float], q: float) -> float:

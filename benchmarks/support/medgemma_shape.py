@@ -2,7 +2,8 @@
 memory on a GPU without downloading (or being allowed to use) the real weights.
 
 Its outputs are meaningless; its cost per step is the real model's, because cost depends
-on shapes, not values. Only the benchmarks use it.
+on shapes, not values. Only the benchmarks use it (``benchmarks/run_gpu_engine_test.py``,
+``--gpu-shape`` of the latency and memory benchmarks).
 
 The tokenizer is the demo model's (about 1k tokens), while the model keeps Gemma 3's
 262,208-entry vocabulary: the grammar is therefore built with the model config's vocab
@@ -13,9 +14,10 @@ model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from .config import EngineConfig
+from analysis.engine.backends.common import provenance
+from analysis.engine.backends.transformers_backend import TransformersAnalyzer
+from analysis.engine.config import EngineConfig
 
 MEDGEMMA_SHAPE_MODEL_ID = "medgemma-4b-shaped-random (benchmark only, NOT a medical model)"
 
@@ -88,7 +90,7 @@ def medgemma_shaped_processor(demo_model_dir: str | Path):
     from transformers import AutoProcessor
     from transformers.models.gemma3 import Gemma3Processor
 
-    from .demo_model import gemma3_image_processor
+    from analysis.engine.demo_model import gemma3_image_processor
 
     demo = AutoProcessor.from_pretrained(demo_model_dir, local_files_only=True)
     image_processor = gemma3_image_processor(VISION["image_size"])
@@ -100,6 +102,50 @@ def medgemma_shaped_processor(demo_model_dir: str | Path):
     )
 
 
+class MedGemmaShapedAnalyzer(TransformersAnalyzer):
+    """The production reference analyzer (``TransformersAnalyzer``) whose ``_load`` builds
+    a random-weight MedGemma-4B instead of reading a checkpoint; nothing else differs.
+
+    Weights are created directly on the target device in the target dtype (bf16 on
+    CUDA), initialised by transformers' own init, so nothing touches the network or the
+    host memory for 8.6 GB of parameters.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        demo_model_dir: str | Path,
+        *,
+        text_layers: int | None = None,
+        vision_layers: int | None = None,
+        seed: int = 0,
+    ):
+        self._shape = {"demo_model_dir": demo_model_dir, "text_layers": text_layers,
+                       "vision_layers": vision_layers, "seed": seed}
+        super().__init__(config, model_location=MEDGEMMA_SHAPE_MODEL_ID, backend_name="transformers",
+                         model_id=MEDGEMMA_SHAPE_MODEL_ID, is_demo=True)
+        self._base = provenance(self._base, model_revision=config.revision or f"random init (seed {seed})")
+
+    def _load(self, location: str, revision: str | None):
+        import torch
+        from transformers import Gemma3ForConditionalGeneration
+
+        shape = self._shape
+        processor = medgemma_shaped_processor(shape["demo_model_dir"])
+        tokenizer = processor.tokenizer
+        token_ids = {
+            name: tokenizer.convert_tokens_to_ids(name)
+            for name in ("<pad>", "<eos>", "<bos>", "<start_of_image>", "<end_of_image>", "<image_soft_token>")
+        }
+        model_config = medgemma_4b_config(token_ids, text_layers=shape["text_layers"],
+                                          vision_layers=shape["vision_layers"])
+        torch.manual_seed(shape["seed"])
+        with torch.device(self.device):
+            model = Gemma3ForConditionalGeneration._from_config(model_config, dtype=self.dtype)
+        model.eval()
+        return processor, model
+
+
 def build_medgemma_shaped_analyzer(
     config: EngineConfig,
     demo_model_dir: str | Path,
@@ -107,37 +153,8 @@ def build_medgemma_shaped_analyzer(
     text_layers: int | None = None,
     vision_layers: int | None = None,
     seed: int = 0,
-) -> Any:
-    """A TransformersAnalyzer (the production class) around a random-weight MedGemma-4B.
-
-    Weights are created directly on the target device in the target dtype (bf16 on
-    CUDA), initialised by transformers' own init, so nothing touches the network or the
-    host memory for 8.6 GB of parameters.
-    """
-    import torch
-    from transformers import Gemma3ForConditionalGeneration
-
-    from .backends.transformers_backend import TransformersAnalyzer, resolve_device
-
-    device = resolve_device(config.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    processor = medgemma_shaped_processor(demo_model_dir)
-    tokenizer = processor.tokenizer
-    token_ids = {
-        name: tokenizer.convert_tokens_to_ids(name)
-        for name in ("<pad>", "<eos>", "<bos>", "<start_of_image>", "<end_of_image>", "<image_soft_token>")
-    }
-    model_config = medgemma_4b_config(token_ids, text_layers=text_layers, vision_layers=vision_layers)
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = Gemma3ForConditionalGeneration._from_config(model_config, dtype=dtype)
-    model.eval()
-    return TransformersAnalyzer(
-        config,
-        model_location="",
-        backend_name="transformers",
-        model_id=MEDGEMMA_SHAPE_MODEL_ID,
-        is_demo=True,
-        model=model,
-        processor=processor,
-    )
+) -> MedGemmaShapedAnalyzer:
+    """A ``MedGemmaShapedAnalyzer`` (the reference path; wrap it in ``FastAnalyzer`` for
+    the fast engine)."""
+    return MedGemmaShapedAnalyzer(config, demo_model_dir, text_layers=text_layers, vision_layers=vision_layers,
+                                  seed=seed)
