@@ -24,3 +24,7 @@ class AnalysisConfig(AppConfig):
         from .signoff import refuse_undecided_proposals
 
         session_signing.connect(refuse_undecided_proposals, dispatch_uid="analysis_refuse_undecided_proposals")
+
+        # Register the tasks in every process, web servers included: Celery's autodiscovery
+        # only runs in a worker, and analysis.dispatch sends tasks by their registered name.
+        from . import tasks  # noqa: F401

@@ -33,7 +33,7 @@ from medvision.events import (
 from procedures import workflow
 from procedures.models import ProcedureSession, Video, VideoState
 
-from . import services
+from . import dispatch, services
 from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, FrameSource
 from .serializers import finding_event
 
@@ -180,15 +180,9 @@ def video_check_complete(video_id) -> None:
         if stats["done"] == stats["total"]:
             video.progress_detail = detail
             workflow.video_start_summarising(video)
-            transaction.on_commit(lambda: _enqueue_summary(video.pk))
+            dispatch.send_after_commit(dispatch.SUMMARISE_VIDEO, str(video.pk))
         else:
             workflow.video_record_progress(video, stats["done"] / stats["total"] if stats["total"] else 1.0, detail)
-
-
-def _enqueue_summary(video_id) -> None:
-    from .tasks import summarise_video
-
-    summarise_video.delay(str(video_id))
 
 
 def _merged_timeline(video: Video):

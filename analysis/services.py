@@ -20,6 +20,7 @@ from medvision.events import FindingChanged, FrameChanged, publish, publish_afte
 from procedures import access
 from procedures.models import ProcedureSession, SessionStatus
 
+from . import dispatch
 from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
 from .serializers import finding_event, frame_event
 
@@ -126,15 +127,13 @@ def frame_create(
 
 def frames_enqueue(frame_ids: list) -> None:
     """Send frames to the GPU queue once the surrounding transaction has committed."""
-    from .tasks import analyze_frames
-
     ids = [str(i) for i in frame_ids]
     if not ids:
         return
     batch = settings.ANALYZER_BATCH_SIZE
     for start in range(0, len(ids), batch):
         chunk = ids[start:start + batch]
-        transaction.on_commit(lambda chunk=chunk: analyze_frames.delay(chunk))
+        dispatch.send_after_commit(dispatch.ANALYZE_FRAMES, chunk)
 
 
 def _load_image(frame: Frame):
@@ -148,7 +147,9 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
     """Analyse the pending frames among ``frame_ids`` and record the results.
 
     Idempotent: frames already analysed are skipped, so a redelivered task only does the
-    work that was not finished. Returns counts for the caller's logs.
+    work that was not finished. Returns counts for the caller's logs and, under
+    ``"video_ids"``, the recordings whose frames were analysed (the caller moves them on:
+    ``pipeline.video_check_complete``).
     """
     from .analyzer import configured_analyzer
     from .engine import FrameInput, OutOfMemory
@@ -158,7 +159,7 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
         .select_related("session").order_by("session_id", "timestamp_ms")
     )
     if not frames:
-        return {"analysed": 0, "failed": 0, "skipped": len(frame_ids)}
+        return {"analysed": 0, "failed": 0, "skipped": len(frame_ids), "video_ids": []}
     analyzer = configured_analyzer()
     counts = {"analysed": 0, "failed": 0, "skipped": len(frame_ids) - len(frames)}
     by_session: dict = {}
@@ -180,10 +181,7 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
         for result in results:
             frame, _ = frame_record_result(frame_id=result.frame_id, result=result)
             counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
-    from .pipeline import video_check_complete
-
-    for video_id in {f.video_id for f in frames if f.video_id}:
-        video_check_complete(video_id)
+    counts["video_ids"] = sorted({str(f.video_id) for f in frames if f.video_id})
     return counts
 
 

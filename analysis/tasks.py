@@ -23,9 +23,12 @@ from .engine.errors import AnalyzerUnavailable
     max_retries=5,
 )
 def analyze_frames(frame_ids: list[str]) -> dict:
-    from . import services
+    from . import pipeline, services
 
-    return services.frames_analyze(frame_ids=frame_ids)
+    counts = services.frames_analyze(frame_ids=frame_ids)
+    for video_id in counts["video_ids"]:
+        pipeline.video_check_complete(video_id)
+    return counts
 
 
 @shared_task(name="analysis.tasks.process_video", acks_late=True, reject_on_worker_lost=True)

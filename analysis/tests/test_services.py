@@ -25,7 +25,7 @@ def make_frame(session, ts=1000, seed=0):
 def test_results_become_proposed_findings_with_provenance(session, fake_analyzer):
     frame = make_frame(session)
     counts = services.frames_analyze(frame_ids=[frame.pk])
-    assert counts == {"analysed": 1, "failed": 0, "skipped": 0}
+    assert counts == {"analysed": 1, "failed": 0, "skipped": 0, "video_ids": []}
     frame.refresh_from_db()
     assert frame.analysis_state == AnalysisState.DONE
     assert frame.model_id == "fake-analyzer" and frame.prompt_version == "frame-v1" and frame.latency_ms == 5
@@ -52,12 +52,15 @@ def test_live_frames_get_the_compact_live_answer(session, fake_analyzer):
 def test_recorded_frames_get_the_full_answer(session, fake_analyzer, monkeypatch):
     from procedures.models import Video
 
-    monkeypatch.setattr("analysis.pipeline.video_check_complete", lambda video_id: None)
-    video = Video.objects.create(session=session, sha256="b" * 64, file="videos/y.bin")
+    video = Video.objects.create(session=session, sha256="b" * 64, file="videos/y.bin", state="analysing")
     frame = services.frame_create(session=session, source="video", video=video, timestamp_ms=0,
                                   jpeg=jpeg_bytes(seed=3), width=64, height=48)
-    services.frames_analyze(frame_ids=[frame.pk])
+    counts = services.frames_analyze(frame_ids=[frame.pk])
     assert fake_analyzer.kinds == ["frame"]
+    # The service names the recording; moving it on is the task's job (analysis.tasks).
+    assert counts["video_ids"] == [str(video.pk)]
+    video.refresh_from_db()
+    assert video.state == "analysing"
     frame.refresh_from_db()
     assert frame.analysis["findings"][0]["description"] == "Sessile lesion."
 
@@ -67,7 +70,7 @@ def test_analysing_the_same_frames_twice_adds_nothing(session, fake_analyzer):
     ids = [f.pk for f in frames]
     services.frames_analyze(frame_ids=ids)
     again = services.frames_analyze(frame_ids=ids)  # a redelivered task
-    assert again == {"analysed": 0, "failed": 0, "skipped": 3}
+    assert again == {"analysed": 0, "failed": 0, "skipped": 3, "video_ids": []}
     # The same polyp in three consecutive live frames is one finding spanning them.
     assert list(Finding.objects.filter(session=session).values_list("start_ms", "end_ms")) == [(0, 2000)]
     assert fake_analyzer.calls == [3]  # one batched call, none for the redelivery

@@ -1,0 +1,56 @@
+"""The tasks are thin, but they do the hand-overs: an analysed batch moves its recording
+on, and work is queued by task name (analysis.dispatch) onto the same task objects."""
+
+import pytest
+
+from analysis import dispatch, services, tasks
+from analysis.tests.fakes import FakeAnalyzer, jpeg_bytes
+from procedures.models import Video
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_recordings_last_analysed_frame_hands_it_to_summarising(session, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: FakeAnalyzer())
+    queued = []
+    monkeypatch.setattr("analysis.tasks.summarise_video.delay", lambda video_id: queued.append(video_id))
+    video = Video.objects.create(session=session, sha256="c" * 64, file="videos/z.bin", state="analysing")
+    frames = [services.frame_create(session=session, source="video", video=video, timestamp_ms=ts,
+                                    jpeg=jpeg_bytes(seed=ts), width=64, height=48) for ts in (0, 1000)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.analyze_frames(frame_ids=[str(frames[0].pk)])
+    video.refresh_from_db()
+    assert video.state == "analysing" and video.progress_detail == {"done": 1, "total": 2}
+    assert queued == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.analyze_frames(frame_ids=[str(frames[1].pk)])
+    video.refresh_from_db()
+    assert video.state == "summarising"
+    assert queued == [str(video.pk)]
+
+
+def test_dispatch_names_every_task_it_sends():
+    for name in (dispatch.ANALYZE_FRAMES, dispatch.ANALYZE_LIVE, dispatch.PROCESS_VIDEO, dispatch.SUMMARISE_VIDEO):
+        assert getattr(tasks, name.rsplit(".", 1)[1]).name == name
+
+
+def test_dispatch_sends_after_commit_only(monkeypatch, django_capture_on_commit_callbacks):
+    sent = []
+    monkeypatch.setattr("analysis.tasks.analyze_live.delay", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        dispatch.send_after_commit(dispatch.ANALYZE_LIVE, "session-id")
+    assert sent == [] and len(callbacks) == 1
+    callbacks[0]()
+    assert sent == [("session-id",)]
+
+
+def test_every_dispatched_name_is_a_task_a_web_process_knows():
+    # A web server runs no worker, so Celery's autodiscovery never ran there; the app's
+    # ready() registers the tasks (a daphne process once failed a live frame with KeyError).
+    from medvision.celery import app
+
+    for name in (dispatch.ANALYZE_FRAMES, dispatch.ANALYZE_LIVE, dispatch.PROCESS_VIDEO, dispatch.SUMMARISE_VIDEO):
+        assert app.tasks[name].name == name
