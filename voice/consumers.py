@@ -15,6 +15,11 @@ Browser -> server (the only messages accepted; anything else is answered with
 Server -> browser: see ``README.md`` ("Voice copilot"); assistant audio goes as binary
 frames (PCM16 24 kHz mono), each run of them announced by ``{"type": "audio.start",
 "item_id": ...}``.
+
+This consumer only wires the parts together: ``protocol`` (what the browser may send,
+and the service events it sees), ``turns`` (whose turn it is, barge-in), ``upstream``
+(the Realtime connection, reconnects), ``tool_calls`` (the model's function calls) and
+``transcript`` (the conversation's record).
 """
 
 from __future__ import annotations
@@ -25,19 +30,19 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from medvision import safe_json
 from medvision.broadcast import register_server_loop, session_group
-from medvision.rate_limit import TokenBucket
 from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_READ_ONLY, CLOSE_UNAUTHENTICATED, refuse
 
-from . import instructions, realtime, selectors, services, tools
+from . import instructions, protocol, realtime, selectors, services, tools, turns, upstream
 from .db import run_in_db
+from .protocol import ProtocolError
+from .tool_calls import GpuClarify, ToolCalls
+from .transcript import Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +50,10 @@ CLOSE_UPSTREAM_UNAVAILABLE = 4503
 CLOSE_CONVERSATION_FULL = 4413
 
 NOT_CONFIGURED = "The voice copilot is not configured on this server (OPENAI_API_KEY is not set)."
-TEXT_MAX_CHARS = 2000
-ITEM_ID_MAX_CHARS = 64
-# Reconnect delays after consecutive failures; after the last one the relay gives up. An
-# upstream session that lasted HEALTHY_SESSION_S and then ended (the service's time limit,
-# the network) resets the count, so it is replaced at once.
-RECONNECT_DELAYS_S = (0.0, 1.0, 3.0)
-HEALTHY_SESSION_S = 30.0
-RESEED_UTTERANCES = 20
-AUDIO_ITEMS_REMEMBERED = 32
-BYTES_PER_MS = 48  # 24 kHz x 2 bytes
-AUDIO_BYTES_PER_S = BYTES_PER_MS * 1000
+# The relay's reconnect policy, read when a socket opens: a module attribute here so that
+# tests (and an operator) can change it without reaching into voice.upstream.
+RECONNECT_DELAYS_S = upstream.RECONNECT_DELAYS_S
 _clock = time.monotonic  # a module attribute, so tests can move time for the audio budget alone
-# A "look again" answer waits behind at most one frame batch on the GPU worker.
-CLARIFY_TIMEOUT_S = 120.0
 
 
 def _event_id() -> str:
@@ -82,40 +77,16 @@ def _start(user, session, model):
     return conversation, known
 
 
-def _seed_context(ctx, conversation, with_transcript: bool):
-    summary = tools.session_summary(ctx, {})
-    recap = selectors.recent_transcript(conversation=conversation, limit=RESEED_UTTERANCES) if with_transcript else []
-    return summary, recap
-
-
 class VoiceRelayConsumer(AsyncWebsocketConsumer):
+    configured = False  # accepted with a key: the relay runs (else only not_configured errors)
+    closing = False  # going: nothing more is sent to the browser, and no reconnect
+    conversation = None
+    group = None
+    upstream_task = None
+
     async def connect(self):
         register_server_loop()
-        self.configured = False
-        self.closing = False
-        self.conversation = None
-        self.group = None
-        self.upstream = None  # the open AsyncRealtimeConnection, when there is one
-        self.upstream_task = None
-        self.tasks: set[asyncio.Task] = set()
-        self.db_lock = asyncio.Lock()
-        self.mode = "vad"
-        self.ready = False
-        self.active_response = None
-        self.response_wanted = False  # a response.create to send once the active one is done
-        self.audio_item = None
-        self.audio_ms: OrderedDict[str, float] = OrderedDict()  # assistant audio relayed per item
-        self.interrupted: dict[str, int] = {}
-        self.partial_text: dict[str, str] = {}
-        self.recorded_items: set[str] = set()
-        self.tool_tasks: dict[str, list[asyncio.Task]] = {}
-        self.finding_notes: deque[str] = deque()
-        self.dropped_audio = 0
-        allowed_bytes_per_s = settings.VOICE_AUDIO_MAX_REALTIME_FACTOR * AUDIO_BYTES_PER_S
-        self.audio_budget = (TokenBucket(rate=allowed_bytes_per_s, capacity=2 * AUDIO_BYTES_PER_S, now=_clock())
-                             if allowed_bytes_per_s else None)  # 0: no limit
-        self.rate_limit_told_at = None  # when the browser was last told its audio is too fast
-        self.pending_clarify: dict[str, asyncio.Future] = {}
+        self.tasks: set[asyncio.Task] = set()  # tool calls and follow-ups, awaited on disconnect
 
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -128,19 +99,33 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         if refusal:
             await refuse(self, CLOSE_READ_ONLY, "Only the clinician who owns this session can talk to the copilot.")
             return
-        self.user = user
         self.session_id = session.pk
-        self.ctx = tools.ToolContext(session_id=session.pk, user=user, clarify=self.clarify_on_gpu)
         await self.accept()
         if not selectors.voice_configured():
-            await self.send_event({"type": "error", "code": "not_configured", "message": NOT_CONFIGURED, "fatal": True})
+            await self.send_error("not_configured", NOT_CONFIGURED, fatal=True)
             return
         self.configured = True
+        self.clarify = GpuClarify(self.channel_name)  # replies come to this consumer's channel
+        self.ctx = tools.ToolContext(session_id=session.pk, user=user, clarify=self.clarify)
         self.conversation, self.known_findings = await run_in_db(_start, user, session, settings.OPENAI_REALTIME_MODEL)
+        self.turns = turns.Turns()
+        self.playback = turns.Playback()
+        self.audio_limit = protocol.AudioRateLimit(settings.VOICE_AUDIO_MAX_REALTIME_FACTOR, _clock())
+        self.dropped_audio = 0  # chunks not relayed (too fast, or no connection): for debugging
+        self.finding_notes: deque[str] = deque()  # ids of the notes in the upstream conversation
+        self.transcript = Transcript(
+            user=user, conversation=self.conversation, on_full=self.conversation_full,
+            interrupted_at=self.playback.interrupted_at,
+        )
+        self.upstream = upstream.Upstream(self, seed=self.seed, label=str(session.pk), delays=RECONNECT_DELAYS_S)
+        self.tool_calls = ToolCalls(
+            ctx=self.ctx, upstream=self.upstream, transcript=self.transcript, send_event=self.send_event,
+            spawn=self.spawn, known_findings=self.known_findings,
+        )
         self.group = session_group(session.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_event({"type": "status", "state": "connecting", "conversation": str(self.conversation.pk)})
-        self.upstream_task = asyncio.create_task(self.run_upstream())
+        self.upstream_task = asyncio.create_task(self.upstream.run())
 
     async def disconnect(self, code):
         self.closing = True
@@ -148,7 +133,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             self.upstream_task.cancel()  # closes the upstream socket on its way out
         # Tool calls already running are let finish (briefly) so that what they changed is
         # also in the transcript; the upstream close handshake waits at most CLOSE_TIMEOUT_S.
-        running = [t for t in [self.upstream_task, *self.tasks] if t is not None and not t.done()]
+        running = [t for t in [self.upstream_task, *getattr(self, "tasks", ())] if t is not None and not t.done()]
         if running:
             _, late = await asyncio.wait(running, timeout=realtime.CLOSE_TIMEOUT_S + 3)
             for task in late:
@@ -156,8 +141,8 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.conversation is not None:
-            await self.flush_partial_transcripts()
-            await run_in_db(services.conversation_end, actor=self.user, conversation=self.conversation)
+            await self.transcript.flush()
+            await self.transcript.end()
 
     # --- to the browser ------------------------------------------------------------------
 
@@ -166,7 +151,7 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps(event))
 
     async def send_error(self, code: str, message: str, *, fatal: bool = False):
-        await self.send_event({"type": "error", "code": code, "message": message, "fatal": fatal})
+        await self.send_event(protocol.error_event(code, message, fatal=fatal))
 
     def spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
@@ -174,196 +159,92 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.tasks.discard)
         return task
 
+    async def conversation_full(self, exc: services.ConversationFull):
+        if not self.closing:
+            await self.send_error("conversation_full", str(exc), fatal=True)
+            self.closing = True
+            await self.close(code=CLOSE_CONVERSATION_FULL)
+
     # --- from the browser ----------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
         if not self.configured:
             await self.send_error("not_configured", NOT_CONFIGURED, fatal=True)
             return
-        if bytes_data is not None:
-            await self.relay_audio(bytes_data)
-            return
+        # Every refusal is raised before the message changed anything, and answered here.
         try:
-            message = safe_json.loads(text_data or "")
-        except ValueError:
-            message = None
-        kind = message.get("type") if isinstance(message, dict) else None
-        handler = (
-            {
+            if bytes_data is not None:
+                await self.relay_audio(bytes_data)
+                return
+            message = protocol.parse_message(text_data)
+            handler = {
                 "ptt.start": self.on_ptt_start,
                 "ptt.stop": self.on_ptt_stop,
                 "mode": self.on_mode,
                 "playback.truncate": self.on_truncate,
                 "text": self.on_text,
-            }.get(kind)
-            if isinstance(kind, str)
-            else None
-        )
-        if handler is None:
-            await self.send_error(
-                "unsupported",
-                "Unsupported message. Send audio as binary PCM16 24 kHz mono, or JSON of type "
-                "ptt.start, ptt.stop, mode, playback.truncate or text.",
-            )
-            return
-        await handler(message)
+            }[message["type"]]
+            await handler(message)
+        except ProtocolError as exc:
+            await self.send_error(exc.code, exc.message)
 
-    async def upstream_send(self, event: dict) -> bool:
-        conn = self.upstream
-        if conn is None:
-            return False
-        try:
-            await conn.send(event)
-            return True
-        except Exception:  # noqa: BLE001 - the reader task sees the close and reconnects
-            logger.info("Voice upstream send failed (%s); the connection is being replaced.", event.get("type"))
-            return False
-
-    async def require_upstream(self) -> bool:
-        if self.upstream is None or not self.ready:
-            await self.send_error("not_ready", "The voice copilot is still connecting; try again in a moment.")
-            return False
-        return True
+    def require_upstream(self):
+        if not self.upstream.usable:
+            raise ProtocolError("not_ready", protocol.NOT_READY)
 
     async def relay_audio(self, chunk: bytes):
-        limit = settings.VOICE_MAX_AUDIO_CHUNK_BYTES
-        if len(chunk) > limit:
-            await self.send_error(
-                "audio_too_large", f"Audio messages may be at most {limit} bytes; this one had {len(chunk)}."
-            )
-            return
-        if len(chunk) % 2:
-            await self.send_error("bad_audio", "Audio must be 16-bit PCM: an even number of bytes.")
-            return
-        conn = self.upstream
+        protocol.check_audio_chunk(chunk, settings.VOICE_MAX_AUDIO_CHUNK_BYTES)
         if not chunk:
             return
         now = _clock()
-        if self.audio_budget is not None and not self.audio_budget.take(len(chunk), now):
+        if not self.audio_limit.admit(len(chunk), now):
             self.dropped_audio += 1
-            if self.rate_limit_told_at is None or now - self.rate_limit_told_at >= 1.0:
-                self.rate_limit_told_at = now
-                await self.send_error("audio_rate_limited", "Audio is arriving faster than real time; "
-                                      "the excess was dropped. Send microphone audio as it is captured.")
-            return
-        if conn is None:
-            self.dropped_audio += 1  # connecting or reconnecting: live audio cannot wait
+            if self.audio_limit.should_tell(now):
+                raise ProtocolError("audio_rate_limited", protocol.AUDIO_TOO_FAST)
             return
         # Built by hand and sent raw: the SDK's typed send would walk a ~64 KB string per chunk.
         payload = '{"type":"input_audio_buffer.append","audio":"' + base64.b64encode(chunk).decode("ascii") + '"}'
-        try:
-            await conn.send_raw(payload)
-        except Exception:  # noqa: BLE001
-            self.dropped_audio += 1
+        if not await self.upstream.send_raw(payload):
+            self.dropped_audio += 1  # connecting or reconnecting: live audio cannot wait
 
     async def request_response(self):
-        """Ask for a response now, or as soon as the active one is done: the service allows
-        one response at a time."""
-        if self.active_response:
-            self.response_wanted = True
-        else:
-            await self.upstream_send({"type": "response.create"})
+        await self.upstream.send(*self.turns.request())
 
     async def on_mode(self, message):
-        mode = message.get("mode")
-        if mode not in ("vad", "ptt"):
-            await self.send_error("bad_message", 'mode must be "vad" or "ptt".')
-            return
-        await self.set_mode(mode)
+        await self.set_mode(protocol.parse_mode(message))
 
     async def set_mode(self, mode: str):
-        if mode == self.mode:
+        if not self.turns.switch_mode(mode):
             return
-        self.mode = mode
-        if self.upstream is not None:
-            await self.upstream_send(
-                {
-                    "type": "session.update",
-                    "session": {
-                        "type": "realtime",
-                        "audio": {"input": {"turn_detection": instructions.turn_detection(mode)}},
-                    },
-                }
-            )
+        await self.upstream.send(turns.mode_update(mode))  # none while (re)connecting: the seed has it
         await self.send_event({"type": "status", "state": "mode", "mode": mode})
 
     async def on_ptt_start(self, message):
-        if not await self.require_upstream():
-            return
+        self.require_upstream()
         await self.set_mode("ptt")
-        if self.active_response:
-            await self.upstream_send({"type": "response.cancel"})
-        await self.upstream_send({"type": "input_audio_buffer.clear"})
+        await self.upstream.send(*self.turns.interrupt(), turns.CLEAR_INPUT)
 
     async def on_ptt_stop(self, message):
-        if not await self.require_upstream():
-            return
-        if self.mode != "ptt":
-            await self.send_error("bad_message", "ptt.stop without ptt.start.")
-            return
-        await self.upstream_send({"type": "input_audio_buffer.commit"})
+        self.require_upstream()
+        await self.upstream.send(*self.turns.ptt_stop())
         await self.request_response()
 
     async def on_truncate(self, message):
-        item_id, end_ms = message.get("item_id"), message.get("audio_end_ms")
-        if not isinstance(item_id, str) or not item_id or len(item_id) > ITEM_ID_MAX_CHARS:
-            await self.send_error("bad_message", "playback.truncate needs the item_id of assistant audio.")
-            return
-        if isinstance(end_ms, bool) or not isinstance(end_ms, (int, float)) or end_ms < 0:
-            await self.send_error(
-                "bad_message", "playback.truncate needs audio_end_ms, the milliseconds played (>= 0)."
-            )
-            return
-        if item_id not in self.audio_ms:
-            await self.send_error("unknown_item", "playback.truncate names audio this connection did not play.")
-            return
-        # The server refuses an end beyond the audio it sent; the browser cannot have played more.
-        end_ms = int(min(end_ms, self.audio_ms[item_id]))
-        self.interrupted[item_id] = end_ms
-        await self.upstream_send(
-            {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": end_ms}
-        )
-        async with self.db_lock:
-            await run_in_db(
-                services.utterance_mark_interrupted,
-                actor=self.user,
-                conversation=self.conversation,
-                upstream_item_id=item_id,
-                audio_end_ms=end_ms,
-            )
+        item_id, end_ms = protocol.parse_truncate(message)
+        end_ms = self.playback.truncate(item_id, end_ms)
+        await self.upstream.send(turns.truncate(item_id, end_ms))
+        await self.transcript.mark_interrupted(item_id, end_ms)
 
     async def on_text(self, message):
-        text = message.get("text")
-        if not isinstance(text, str) or not text.strip():
-            await self.send_error("bad_message", "text must be a non-empty string.")
-            return
-        text = text.strip()
-        if len(text) > TEXT_MAX_CHARS:
-            await self.send_error("bad_message", f"Typed questions may be at most {TEXT_MAX_CHARS} characters.")
-            return
-        if not await self.require_upstream():
-            return
+        text = protocol.parse_text(message)
+        self.require_upstream()
         item_id = _event_id()
-        if self.active_response:
-            await self.upstream_send({"type": "response.cancel"})
-        await self.upstream_send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "id": item_id,
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": text}],
-                },
-            }
-        )
+        await self.upstream.send(*self.turns.interrupt(), turns.user_text(item_id, text))
         await self.request_response()
-        await self.send_event(
-            {"type": "transcript.user", "item_id": item_id, "text": text, "final": True, "typed": True}
-        )
-        await self.record("user", text=text, upstream_item_id=item_id)
+        await self.send_event({"type": "transcript.user", "item_id": item_id, "text": text, "final": True, "typed": True})
+        await self.transcript.record("user", text=text, upstream_item_id=item_id)
 
-    # --- session events (the page's channel group) ----------------------------------------
+    # --- from the page's channel group and the GPU worker ----------------------------------
 
     async def session_event(self, message):
         event = message.get("event") or {}
@@ -377,175 +258,71 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             return
         self.known_findings.add(finding_id)
         limit = settings.VOICE_HISTORY_FINDINGS
-        if limit == 0 or self.upstream is None:
+        if limit == 0 or self.upstream.conn is None:
             return
         note = instructions.finding_note(finding)
         item_id = _event_id()
-        await self.upstream_send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "id": item_id,
-                    "type": "message",
-                    "role": "system",
-                    "content": [{"type": "input_text", "text": note}],
-                },
-            }
-        )
+        await self.upstream.send(upstream.system_item(note, item_id))
+        # The model's context is bounded: the oldest note goes when there are too many.
         self.finding_notes.append(item_id)
         while len(self.finding_notes) > limit:
-            await self.upstream_send({"type": "conversation.item.delete", "item_id": self.finding_notes.popleft()})
-        await self.record("system", text=note, upstream_item_id=item_id)
+            await self.upstream.send({"type": "conversation.item.delete", "item_id": self.finding_notes.popleft()})
+        await self.transcript.record("system", text=note, upstream_item_id=item_id)
 
-    # --- the upstream ----------------------------------------------------------------------
+    async def clarify_result(self, message):
+        if self.configured:
+            self.clarify.resolve(message)
 
-    async def run_upstream(self):
-        loop = asyncio.get_running_loop()
-        failures = 0
-        had_session = False
-        while not self.closing:
-            established_at = None
-            client = None
-            message, retry = "The voice service closed the connection.", True
-            try:
-                client, manager = realtime.open_upstream()
-                async with manager as conn:
-                    await self.seed(conn, reconnect=had_session)
-                    self.upstream = conn
-                    while True:
-                        event = safe_json.loads(await conn.recv_bytes())
-                        if established_at is None and event.get("type") in ("session.created", "session.updated"):
-                            established_at = loop.time()
-                        await self.on_upstream_event(event, reconnect=had_session)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                from websockets.exceptions import ConnectionClosed
+    # --- from the service (voice.upstream.Listener) ----------------------------------------
 
-                if established_at is None and not isinstance(exc, ConnectionClosed):
-                    message, retry = realtime.describe_connect_failure(exc)
-                    logger.info("Voice upstream for session %s failed: %s (%r)", self.session_id, message, exc)
-                elif isinstance(exc, ConnectionClosed):
-                    logger.info("Voice upstream for session %s closed: %r", self.session_id, exc)
-                else:  # our own handling failed: keep the trace, then carry on with a new connection
-                    logger.exception("Voice relay error for session %s", self.session_id)
-            finally:
-                self.upstream = None
-                self.ready = False
-                self.active_response = None
-                self.response_wanted = False
-                self.audio_item = None
-                if client is not None:
-                    await client.close()
-            if self.closing:
-                return
-            await self.flush_partial_transcripts()
-            # An upstream session that lasted is the normal end of one (the service's time
-            # limit): start afresh. One that ended at once counts as a failure, so that a
-            # service which accepts and drops every connection is not hammered.
-            if established_at is not None and loop.time() - established_at >= HEALTHY_SESSION_S:
-                failures = 0
-            else:
-                failures += 1
-            if established_at is not None:
-                had_session = True
-            if not retry or failures > len(RECONNECT_DELAYS_S):
-                await self.send_error("upstream_unavailable", message, fatal=True)
-                await self.close(code=CLOSE_UPSTREAM_UNAVAILABLE)
-                return
-            await self.send_event({"type": "status", "state": "reconnecting", "message": message})
-            if established_at is not None:
-                async with self.db_lock:
-                    await run_in_db(
-                        services.conversation_count_reconnect, actor=self.user, conversation=self.conversation
-                    )
-            await asyncio.sleep(RECONNECT_DELAYS_S[max(failures - 1, 0)])
+    async def seed(self, reconnect: bool) -> list[dict]:
+        events = await upstream.seed_events(
+            self.ctx, self.conversation, mode=lambda: self.turns.mode, reconnect=reconnect
+        )
+        self.finding_notes.clear()  # they were items of the previous upstream session
+        return events
 
-    async def seed(self, conn, *, reconnect: bool):
-        """Instructions and tools; after a reconnect also the recent transcript, so the new
-        upstream session continues the same conversation."""
-        summary, recap = await run_in_db(_seed_context, self.ctx, self.conversation, reconnect)
-        config = instructions.session_config(instructions=instructions.build_instructions(summary), mode=self.mode)
-        await conn.send({"type": "session.update", "session": config})
-        if recap:
-            await conn.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "system",
-                        "content": [{"type": "input_text", "text": instructions.transcript_recap(recap)}],
-                    },
-                }
-            )
-        self.finding_notes.clear()
+    async def upstream_ready(self, *, reconnected: bool):
+        await self.send_event(
+            {
+                "type": "status",
+                "state": "ready",
+                "mode": self.turns.mode,
+                "reconnected": reconnected,
+                "conversation": str(self.conversation.pk),
+            }
+        )
 
-    async def on_upstream_event(self, event: dict, *, reconnect: bool):
+    def upstream_lost(self):
+        self.turns.upstream_lost()
+        self.playback.upstream_lost()
+
+    async def upstream_down(self, message: str, *, retrying: bool, after_session: bool):
+        await self.transcript.flush()
+        if not retrying:
+            await self.send_error("upstream_unavailable", message, fatal=True)
+            await self.close(code=CLOSE_UPSTREAM_UNAVAILABLE)
+            return
+        await self.send_event({"type": "status", "state": "reconnecting", "message": message})
+        if after_session:
+            await self.transcript.count_reconnect()
+
+    async def upstream_event(self, event: dict):
         kind = event.get("type")
-        if kind == "session.updated" and not self.ready:
-            self.ready = True
-            await self.send_event(
-                {
-                    "type": "status",
-                    "state": "ready",
-                    "mode": self.mode,
-                    "reconnected": reconnect,
-                    "conversation": str(self.conversation.pk),
-                }
-            )
-        elif kind == "error":
+        if kind == "error":
             await self.on_upstream_error(event.get("error") or {})
-        elif kind == "input_audio_buffer.speech_started":
-            await self.send_event({"type": "speech.started", "audio_start_ms": event.get("audio_start_ms")})
-        elif kind == "input_audio_buffer.speech_stopped":
-            await self.send_event({"type": "speech.stopped"})
-        elif kind == "input_audio_buffer.committed":
-            await self.send_event({"type": "input.committed", "item_id": event.get("item_id")})
-        elif kind == "conversation.item.input_audio_transcription.delta":
-            await self.send_event(
-                {
-                    "type": "transcript.user",
-                    "item_id": event.get("item_id"),
-                    "delta": event.get("delta", ""),
-                    "final": False,
-                }
-            )
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            text = event.get("transcript") or ""
-            await self.send_event(
-                {"type": "transcript.user", "item_id": event.get("item_id"), "text": text, "final": True}
-            )
-            if text.strip():
-                await self.record("user", text=text, upstream_item_id=event.get("item_id", ""))
-        elif kind == "conversation.item.input_audio_transcription.failed":
-            await self.send_event(
-                {"type": "transcript.user", "item_id": event.get("item_id"), "text": "", "final": True, "failed": True}
-            )
         elif kind == "response.created":
-            self.active_response = (event.get("response") or {}).get("id") or True
+            self.turns.response_started((event.get("response") or {}).get("id"))
             await self.send_event({"type": "response.started"})
         elif kind == "response.output_audio.delta":
             await self.relay_assistant_audio(event)
-        elif kind == "response.output_audio.done":
-            await self.send_event({"type": "audio.done", "item_id": event.get("item_id")})
-        elif kind in ("response.output_audio_transcript.delta", "response.output_text.delta"):
-            item_id = event.get("item_id", "")
-            self.partial_text[item_id] = self.partial_text.get(item_id, "") + (event.get("delta") or "")
-            await self.send_event(
-                {"type": "transcript.assistant", "item_id": item_id, "delta": event.get("delta", ""), "final": False}
-            )
-        elif kind in ("response.output_audio_transcript.done", "response.output_text.done"):
-            item_id = event.get("item_id", "")
-            text = event.get("transcript") if kind.endswith("transcript.done") else event.get("text")
-            self.partial_text.pop(item_id, None)
-            await self.send_event(
-                {"type": "transcript.assistant", "item_id": item_id, "text": text or "", "final": True}
-            )
-            await self.record_assistant(item_id, text or "")
         elif kind == "response.function_call_arguments.done":
-            await self.start_tool_call(event)
+            await self.tool_calls.start(event)
         elif kind == "response.done":
             await self.on_response_done(event.get("response") or {})
+        elif (relayed := protocol.to_browser(event)) is not None:
+            await self.send_event(relayed)
+            await self.transcript.heard(event)
 
     async def relay_assistant_audio(self, event: dict):
         item_id = event.get("item_id", "")
@@ -553,13 +330,8 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
             pcm = base64.b64decode(event.get("delta") or "")
         except ValueError:
             return
-        if item_id != self.audio_item:
-            self.audio_item = item_id
+        if self.playback.relayed(item_id, len(pcm)):
             await self.send_event({"type": "audio.start", "item_id": item_id})
-        self.audio_ms[item_id] = self.audio_ms.get(item_id, 0.0) + len(pcm) / BYTES_PER_MS
-        self.audio_ms.move_to_end(item_id)
-        while len(self.audio_ms) > AUDIO_ITEMS_REMEMBERED:
-            self.audio_ms.popitem(last=False)
         if pcm and not self.closing:
             await self.send(bytes_data=pcm)
 
@@ -572,122 +344,23 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
         await self.send_error("upstream", realtime.upstream_error_message(error))
 
     async def on_response_done(self, response: dict):
-        response_id = response.get("id")
         status = response.get("status")
-        self.active_response = None
+        self.turns.response_finished()
         await self.send_event({"type": "response.done", "status": status})
         if status == "failed":
             error = (response.get("status_details") or {}).get("error") or {}
             if error.get("code") not in realtime.QUIET_ERROR_CODES:
                 await self.send_error("upstream", realtime.upstream_error_message(error))
-        await self.flush_partial_transcripts()
-        calls = self.tool_tasks.pop(response_id, []) if response_id else []
+        await self.transcript.flush()
+        calls = self.tool_calls.take(response.get("id"))
         if calls:
             self.spawn(self.follow_up(calls, cancelled=status == "cancelled"))
-        elif self.response_wanted:
-            self.response_wanted = False
-            await self.upstream_send({"type": "response.create"})
+        else:
+            await self.upstream.send(*self.turns.take_wanted())
 
     async def follow_up(self, calls, *, cancelled: bool):
         """Once every tool call of a response has its output in the conversation, ask for
-        the spoken answer; unless the clinician interrupted that response (the next turn
-        will see the outputs anyway)."""
+        the spoken answer (``Turns.after_tools`` says whether)."""
         await asyncio.gather(*calls, return_exceptions=True)
-        if (not cancelled or self.response_wanted) and self.upstream is not None:
-            self.response_wanted = False
-            await self.request_response()
-
-    async def start_tool_call(self, event: dict):
-        name, call_id = event.get("name", ""), event.get("call_id", "")
-        await self.send_event({"type": "tool", "name": name, "call_id": call_id, "status": "running"})
-        task = self.spawn(self.run_tool_call(self.upstream, name, call_id, event.get("arguments")))
-        self.tool_tasks.setdefault(event.get("response_id") or "", []).append(task)
-
-    async def clarify_on_gpu(self, frame, procedure_type: str, question: str) -> dict:
-        """"Look again" through the gpu queue: the GPU worker answers and replies to this
-        consumer's channel (``clarify_result``), so the web process never loads a model."""
-        from analysis.tasks import analyze_clarify
-
-        request_id = uuid.uuid4().hex
-        future = asyncio.get_running_loop().create_future()
-        self.pending_clarify[request_id] = future
-        try:
-            await sync_to_async(analyze_clarify.delay, thread_sensitive=False)(
-                str(frame.pk), procedure_type, question, self.channel_name, request_id)
-            return await asyncio.wait_for(future, CLARIFY_TIMEOUT_S)
-        except TimeoutError:
-            return {"ok": False, "error": "The image model did not answer in time; ask again in a moment."}
-        finally:
-            self.pending_clarify.pop(request_id, None)
-
-    async def clarify_result(self, message):
-        future = self.pending_clarify.get(message.get("request_id"))
-        if future is not None and not future.done():
-            future.set_result(message["result"])
-
-    async def run_tool_call(self, conn, name: str, call_id: str, raw_arguments):
-        if name in tools.TOOL_NAMES:
-            args, result = await tools.execute(self.ctx, name, raw_arguments)
-        else:
-            args, result = (
-                {"raw": str(raw_arguments)[:2000]},
-                {"ok": False, "error": f"There is no tool called {name!r}."},
-            )
-        if conn is not None and conn is self.upstream:
-            await self.upstream_send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {"type": "function_call_output", "call_id": call_id, "output": json.dumps(result)},
-                }
-            )
-        await self.send_event(
-            {
-                "type": "tool",
-                "name": name,
-                "call_id": call_id,
-                "status": "done",
-                "ok": bool(result.get("ok")),
-                "summary": tools.result_summary(name, result),
-            }
-        )
-        await self.record(
-            "tool",
-            text=tools.result_summary(name, result),
-            upstream_item_id=call_id,
-            tool_name=name,
-            tool_arguments=args,
-            tool_result=result,
-        )
-        if name in ("confirm_finding", "reject_finding", "add_note") and result.get("ok"):
-            finding = result.get("finding") or {}
-            if finding.get("id"):
-                self.known_findings.add(finding["id"])
-
-    # --- records -------------------------------------------------------------------------
-
-    async def record(self, role: str, **fields):
-        async with self.db_lock:
-            try:
-                await run_in_db(
-                    services.utterance_record, actor=self.user, conversation=self.conversation, role=role, **fields
-                )
-            except services.ConversationFull as exc:
-                if not self.closing:
-                    await self.send_error("conversation_full", str(exc), fatal=True)
-                    self.closing = True
-                    await self.close(code=CLOSE_CONVERSATION_FULL)
-
-    async def record_assistant(self, item_id: str, text: str):
-        if item_id in self.recorded_items or not text.strip():
-            return
-        self.recorded_items.add(item_id)
-        await self.record(
-            "assistant", text=text, upstream_item_id=item_id, interrupted_at_ms=self.interrupted.get(item_id)
-        )
-
-    async def flush_partial_transcripts(self):
-        """Assistant speech cut off before its transcript was done (a cancelled response,
-        a dropped connection) is recorded with what was transcribed."""
-        partial, self.partial_text = self.partial_text, {}
-        for item_id, text in partial.items():
-            await self.record_assistant(item_id, text)
+        if self.upstream.conn is not None:
+            await self.upstream.send(*self.turns.after_tools(cancelled=cancelled))

@@ -14,7 +14,6 @@ with an error sentence the assistant can read out.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +25,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 
 from analysis.clarify import frame_clarify, mmss
+from analysis.engine.schemas import RISK_LEVELS
+from analysis.models import ReviewStatus
+from analysis.serializers import finding_event
 from medvision import safe_json
 from medvision.audit import log_access
 from procedures import access
@@ -34,8 +36,10 @@ from .db import run_in_db
 
 logger = logging.getLogger(__name__)
 
-RISKS = ["low", "medium", "high"]
-STATUSES = ["proposed", "confirmed", "rejected", "edited"]
+# The analysis app's own vocabularies, so a risk or status added there is one the model
+# may filter by (lists: they go into the tools' JSON schema as enums).
+RISKS = list(RISK_LEVELS)
+STATUSES = list(ReviewStatus.values)
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 20, 50
 NOTE_MAX_CHARS = 1000
 QUESTION_MAX_CHARS = 500
@@ -207,35 +211,41 @@ def _resolve_finding(session, args: dict, *, required: bool = True):
     return Finding.objects.select_related("reviewed_by").get(pk=ordered[index - 1]), index
 
 
-def _brief(finding, index: int) -> dict:
+def _brief(finding, index: int, event: dict | None = None) -> dict:
+    """A finding as the tools report it: ``finding_event``'s values (one place decides how
+    a finding is written out), under the names the tools' results have always used, plus
+    its number in the timeline and its time as spoken."""
+    if event is None:
+        event = finding_event(finding)
     return {
         "index": index,
-        "id": str(finding.pk),
-        "time": mmss(finding.start_ms),
-        "start_ms": finding.start_ms,
-        "end_ms": finding.end_ms,
-        "category": finding.category,
-        "label": finding.label,
-        "location": finding.location,
-        "risk": finding.risk,
-        "confidence": finding.confidence,
-        "status": finding.review_status,
-        "origin": finding.origin,
-        "demo_model": finding.is_demo,
+        "id": event["id"],
+        "time": mmss(event["start_ms"]),
+        "start_ms": event["start_ms"],
+        "end_ms": event["end_ms"],
+        "category": event["category"],
+        "label": event["label"],
+        "location": event["location"],
+        "risk": event["risk"],
+        "confidence": event["confidence"],
+        "status": event["review_status"],
+        "origin": event["origin"],
+        "demo_model": event["is_demo"],
     }
 
 
 def _detail(finding, index: int) -> dict:
+    event = finding_event(finding)
     return {
-        **_brief(finding, index),
-        "size_mm": finding.size_mm,
-        "description": finding.description,
-        "suggested_next_step": finding.suggested_next_step,
-        "clinician_note": finding.clinician_note,
-        "reviewed_by": finding.reviewed_by.get_username() if finding.reviewed_by_id else None,
-        "reviewed_at": finding.reviewed_at.isoformat() if finding.reviewed_at else None,
-        "model": finding.model_id,
-        "prompt_version": finding.prompt_version,
+        **_brief(finding, index, event),
+        "size_mm": event["size_mm"],
+        "description": event["description"],
+        "suggested_next_step": event["suggested_next_step"],
+        "clinician_note": event["clinician_note"],
+        "reviewed_by": event["reviewed_by"],
+        "reviewed_at": event["reviewed_at"],
+        "model": event["provenance"]["model_id"],
+        "prompt_version": event["provenance"]["prompt_version"],
     }
 
 
@@ -313,8 +323,8 @@ def add_note(ctx: ToolContext, args: dict) -> dict:
     return {"ok": True, "added_to": "session notes"}
 
 
-def _review(ctx: ToolContext, args: dict, status: str) -> dict:
-    verb = "confirm" if status == "confirmed" else "reject"
+def _review(ctx: ToolContext, args: dict, status: ReviewStatus) -> dict:
+    verb = "confirm" if status == ReviewStatus.CONFIRMED else "reject"
     if args.get("confirmed_by_user") is not True:
         raise ToolError(
             f"Not recorded. Read the finding back and ask the clinician to {verb} it out loud; "
@@ -329,11 +339,11 @@ def _review(ctx: ToolContext, args: dict, status: str) -> dict:
 
 
 def confirm_finding(ctx: ToolContext, args: dict) -> dict:
-    return _review(ctx, args, "confirmed")
+    return _review(ctx, args, ReviewStatus.CONFIRMED)
 
 
 def reject_finding(ctx: ToolContext, args: dict) -> dict:
-    return _review(ctx, args, "rejected")
+    return _review(ctx, args, ReviewStatus.REJECTED)
 
 
 def _look_again_prepare(ctx: ToolContext, args: dict):
@@ -441,6 +451,20 @@ def result_summary(name: str, result: dict) -> str:
     if name == "look_again":
         return f"look_again: {result.get('answer', '')}"[:500]
     return name
+
+
+def changed_finding_id(name: str, result: dict) -> str | None:
+    """The id of the finding a successful tool call changed, or None. The relay counts that
+    finding as known, so its broadcast is not told to the model as a new finding. The
+    result shapes differ: a review returns the finding, a note only its id (no note on
+    a finding: the session's notes, no finding)."""
+    if not result.get("ok"):
+        return None
+    if name in ("confirm_finding", "reject_finding"):
+        return (result.get("finding") or {}).get("id") or None
+    if name == "add_note":
+        return result.get("finding_id") or None
+    return None
 
 
 def demo_analyzer() -> bool:

@@ -514,3 +514,40 @@ async def test_a_conversation_at_its_limit_is_ended_with_4413_and_the_reason(
     assert len(await utterances(session)) == 2
     await browser.close()  # the browser answers the close; the relay's upstream goes with it
     await asyncio.wait_for(upstream.closed.wait(), 5)
+
+
+@pytest.mark.parametrize(
+    "tool, args",
+    [("confirm_finding", {"confirmed_by_user": True}), ("add_note", {"text": "Clip placed."})],
+    ids=["confirm_finding", "add_note"],
+)
+async def test_a_finding_the_copilot_changed_is_no_news_to_the_model_afterwards(
+    realtime, open_voice, session, clinician, monkeypatch, tool, args
+):
+    browser = await open_voice(session, clinician)
+    await browser.ready()
+    upstream = await realtime.connection(0)
+    # A finding recorded after the conversation began, whose broadcast this socket never
+    # saw (the factory broadcasts nothing), and the review's own broadcast lost too: what
+    # makes it known is the relay's bookkeeping of the tool result alone.
+    (finding,) = await make_findings(session, {"risk": "high", "label": "Polyp A"})
+    monkeypatch.setattr("analysis.services.publish", lambda *a, **k: None)
+    realtime.responders.append(lambda c, e: c.call_function(tool, {"finding_id": str(finding.pk), **args}))
+    realtime.responders.append(lambda c, e: c.speak("Done.", pcm_tone(50)))
+    await browser.send({"type": "text", "text": "Do it for the new polyp."})
+    done = await browser.next("tool", lambda e: e["status"] == "done")
+    assert done["ok"] is True, done
+    await browser.next("transcript.assistant", lambda e: e["final"])
+
+    # When the page later updates that finding, and then a really new one comes in
+    changed = await database_sync_to_async(finding_event)(await reload(finding))
+    await abroadcast(session.pk, {"type": "finding", "finding": changed})
+    (news,) = await make_findings(session, {"risk": "low", "label": "Polyp B"})
+    await abroadcast(session.pk, {"type": "finding", "finding": await database_sync_to_async(finding_event)(news)})
+
+    # Then only the new one is noted to the model (the messages arrive in order)
+    note = await upstream.wait_for("conversation.item.create", lambda e: e["item"].get("role") == "system")
+    assert "Polyp B" in note["item"]["content"][0]["text"]
+    notes = [e for e in upstream.of_type("conversation.item.create") if e["item"].get("role") == "system"]
+    assert [n["item"]["content"][0]["text"] for n in notes if "Polyp A" in n["item"]["content"][0]["text"]] == []
+    await browser.close()

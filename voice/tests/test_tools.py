@@ -221,3 +221,45 @@ async def test_execute_never_raises_on_a_bad_call(ctx):
     assert result["ok"] is False and "no tool called 'drop_tables'" in result["error"]
     _, result = await tools.execute(ctx, "look_again", '{"question": "What is this?"}')
     assert result == {"ok": False, "error": "This session has no frame to look at yet."}
+
+
+def test_the_tools_offer_the_analysis_apps_vocabularies():
+    from analysis.engine.schemas import RISK_LEVELS
+
+    (list_tool,) = [t for t in tools.TOOL_DEFINITIONS if t["name"] == "list_findings"]
+    properties = list_tool["parameters"]["properties"]
+    assert properties["risk"]["enum"] == list(RISK_LEVELS) == ["low", "medium", "high"]
+    assert properties["status"]["enum"] == ReviewStatus.values == ["proposed", "confirmed", "rejected", "edited"]
+
+
+@pytest.mark.django_db
+def test_a_described_finding_keeps_the_tools_own_field_names_over_finding_event(ctx, clinician, timeline):
+    from analysis.serializers import finding_event
+
+    early = timeline[0]
+    run(tools.confirm_finding, ctx, {"index": 1, "confirmed_by_user": True})
+    early.refresh_from_db()
+    described = run(tools.describe_finding, ctx, {"index": 1})["finding"]
+    assert list(described) == [
+        "index", "id", "time", "start_ms", "end_ms", "category", "label", "location", "risk", "confidence",
+        "status", "origin", "demo_model", "size_mm", "description", "suggested_next_step", "clinician_note",
+        "reviewed_by", "reviewed_at", "model", "prompt_version",
+    ]
+    event = finding_event(early)
+    assert described["status"] == event["review_status"] == "confirmed"
+    assert described["demo_model"] is event["is_demo"] is True
+    assert described["reviewed_by"] == clinician.get_username() and described["reviewed_at"] == event["reviewed_at"]
+    assert (described["model"], described["prompt_version"]) == (
+        event["provenance"]["model_id"], event["provenance"]["prompt_version"])
+    listed = run(tools.list_findings, ctx, {})["findings"][0]
+    assert listed == {k: described[k] for k in listed} and len(listed) == 13
+
+
+def test_changed_finding_id_reads_each_write_tools_result():
+    review = {"ok": True, "finding": {"id": "f1", "index": 1}, "recorded": "confirmed by dr"}
+    assert tools.changed_finding_id("confirm_finding", review) == "f1"
+    assert tools.changed_finding_id("reject_finding", review) == "f1"
+    assert tools.changed_finding_id("add_note", {"ok": True, "added_to": "finding 2", "finding_id": "f2"}) == "f2"
+    assert tools.changed_finding_id("add_note", {"ok": True, "added_to": "session notes"}) is None
+    assert tools.changed_finding_id("confirm_finding", {"ok": False, "error": "Not recorded."}) is None
+    assert tools.changed_finding_id("describe_finding", {"ok": True, "finding": {"id": "f1"}}) is None  # read only
