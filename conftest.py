@@ -87,7 +87,7 @@ def _release_test_database_from_child_processes(django_db_setup, django_db_block
 def _fresh_rate_limits():
     """Throttle and rate-limit counters live in the cache (Redis in the services profile);
     each test starts with none."""
-    from medvision.testing import clear_shared_cache
+    from testing.servers import clear_shared_cache
 
     clear_shared_cache()
 

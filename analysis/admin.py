@@ -4,9 +4,27 @@ clinician in the portal (so that review is audited in one place), never here."""
 
 from django.contrib import admin
 
-from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
+from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin, ReadOnlyInline
+from procedures.admin import ProcedureSessionAdmin
+from procedures.models import ProcedureSession
 
 from .models import Finding, Frame
+
+
+class FindingInline(ReadOnlyInline):
+    model = Finding
+    fields = ["start_ms", "end_ms", "category", "location", "risk", "confidence", "review_status", "is_demo", "model_id"]
+    readonly_fields = fields
+
+
+# The session page lists its findings too; procedures knows nothing of findings, so the
+# analysis app extends that page rather than procedures importing analysis.
+admin.site.unregister(ProcedureSession)
+
+
+@admin.register(ProcedureSession)
+class ProcedureSessionWithFindingsAdmin(ProcedureSessionAdmin):
+    inlines = [*ProcedureSessionAdmin.inlines, FindingInline]
 
 
 @admin.register(Finding)

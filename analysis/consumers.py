@@ -8,10 +8,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from medvision import safe_json
-from medvision.broadcast import register_server_loop, session_group
+from medvision.broadcast import session_group
 from medvision.notices import AI_DISCLAIMER  # the not-for-clinical-use and MedGemma terms notice
 from medvision.rate_limit import allow_in_shared_window
-from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, refuse
+from medvision.ws_auth import CLOSE_NOT_FOUND, refuse, signed_in_user
 
 # Wall-clock time, so every web process agrees on the rate-limit window (tests move it).
 _wall_clock = time.time
@@ -34,6 +34,20 @@ def _resolve_session(user, session_id, audit_as):
     return session, access.sees_report_only(user, session)
 
 
+async def _admit(consumer, audit_as: str):
+    """(user, session) for a user who may see the session; else None, the socket turned
+    away (4401 not signed in, 4404 no such session or not theirs). Sets ``report_only``."""
+    user = await signed_in_user(consumer, NOT_SIGNED_IN)
+    if user is None:
+        return None
+    session, consumer.report_only = await _resolve_session(
+        user, consumer.scope["url_route"]["kwargs"]["session_id"], audit_as)
+    if session is None:
+        await refuse(consumer, CLOSE_NOT_FOUND, NOT_FOUND)
+        return None
+    return user, session
+
+
 def visible_event(event: dict, report_only: bool) -> dict | None:
     """The event as this viewer may see it: a connector gets what the API shows it - the
     signed report's findings, no frames and no proposals (None: not for this viewer)."""
@@ -52,16 +66,10 @@ class SessionEventsConsumer(AsyncJsonWebsocketConsumer):
     """Read-only feed of a session's events (progress, frames, findings) for its pages."""
 
     async def connect(self):
-        register_server_loop()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await refuse(self, CLOSE_UNAUTHENTICATED, NOT_SIGNED_IN)
+        admitted = await _admit(self, "ws:events")
+        if admitted is None:
             return
-        session, self.report_only = await _resolve_session(user, self.scope["url_route"]["kwargs"]["session_id"],
-                                                           "ws:events")
-        if session is None:
-            await refuse(self, CLOSE_NOT_FOUND, NOT_FOUND)
-            return
+        _, session = admitted
         self.group = session_group(session.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -134,16 +142,10 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         from procedures import access
 
-        register_server_loop()
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await refuse(self, CLOSE_UNAUTHENTICATED, NOT_SIGNED_IN)
+        admitted = await _admit(self, "ws:live")
+        if admitted is None:
             return
-        session, self.report_only = await _resolve_session(user, self.scope["url_route"]["kwargs"]["session_id"],
-                                                           "ws:live")
-        if session is None:
-            await refuse(self, CLOSE_NOT_FOUND, NOT_FOUND)
-            return
+        user, session = admitted
         may_send = access.edit_refusal(user, session) is None
         self.session_id = session.pk
         self.may_send = may_send

@@ -103,12 +103,10 @@ class Frame(AnalysisProvenance):
 
 
 class Risk(models.TextChoices):
+    # The engine's RISK_LEVELS as database choices (analysis/tests/test_vocabularies.py keeps them equal).
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
-
-
-RISK_RANK = {Risk.LOW: 1, Risk.MEDIUM: 2, Risk.HIGH: 3}  # for "the highest risk" and sorting
 
 
 class ReviewStatus(models.TextChoices):

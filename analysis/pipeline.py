@@ -34,7 +34,8 @@ from procedures import workflow
 from procedures.models import ProcedureSession, Video, VideoState
 
 from . import dispatch, services
-from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, FrameSource
+from .engine.schemas import RISK_RANK, RISKS_HIGHEST_FIRST
+from .models import AnalysisState, Finding, FindingOrigin, FrameSource
 from .serializers import finding_event
 
 logger = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ def video_summarise(video_id) -> None:
 
 
 def _summary(video: Video, timeline, frames_by_id) -> dict:
-    by_risk = {"high": 0, "medium": 0, "low": 0}
+    by_risk = dict.fromkeys(RISKS_HIGHEST_FIRST, 0)
     by_category: dict[str, int] = {}
     for item in timeline:
         by_risk[item.risk] = by_risk.get(item.risk, 0) + 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from .models import Finding, Frame
 
-DISCLAIMER_DEMO = "DEMO MODEL: random weights, meaningless output, not a medical model."
-
 
 def provenance_of(obj) -> dict:
     return {

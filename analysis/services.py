@@ -21,7 +21,8 @@ from procedures import access
 from procedures.models import ProcedureSession, SessionStatus
 
 from . import dispatch
-from .models import RISK_RANK, AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
+from .engine.schemas import RISK_RANK
+from .models import AnalysisState, Finding, FindingOrigin, Frame, FrameSource, ReviewStatus
 from .serializers import finding_event, frame_event
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,6 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
             counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
     counts["video_ids"] = sorted({str(f.video_id) for f in frames if f.video_id})
     return counts
-
-
 
 
 def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Finding]:

@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
-from analysis.media import testvideos
 from analysis.media.dedup import NearDuplicateFilter
 from analysis.media.ffmpeg_binary import ffmpeg_exe
 from analysis.media.gate import gate_frames
@@ -41,6 +40,7 @@ from analysis.media.probe import probe_video
 from analysis.media.quality import QualityThresholds
 from analysis.media.sampler import output_size, sample_frames
 from benchmarks.support.bench_support import cpu_model_name
+from testing import videos as testvideos
 
 SECONDS, SIZE, FPS = 60, (1280, 720), 30
 VIDEO_VERSION = 1  # bump when make_benchmark_video changes, so the cache is rebuilt

@@ -14,8 +14,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from medvision.api_contract import StrictQueryParamsMixin
+from medvision.api_errors import ErrorSerializer
 from procedures import access
-from procedures.api import ErrorSerializer
 
 from . import services
 from .views import download

@@ -55,6 +55,9 @@ from fhir.resources.R4B.procedure import Procedure, ProcedurePerformer
 from fhir.resources.R4B.quantity import Quantity
 from fhir.resources.R4B.reference import Reference
 
+from analysis.engine.schemas import RISK_LEVELS
+from medvision.notices import DEMO_NOTICE
+
 from .bundle import read_frame
 from .disclaimer import disclaimer
 from .formatting import iso, label_of
@@ -94,7 +97,7 @@ COLON_SEGMENTS = {
     "descending_colon", "sigmoid_colon", "rectum", "undetermined",
 }
 
-RISK_DISPLAY = {"low": "Low risk", "medium": "Medium risk", "high": "High risk"}
+RISK_DISPLAY = {risk: f"{risk.capitalize()} risk" for risk in RISK_LEVELS}
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _NAMESPACE = uuid.UUID("4f0e0c64-8a0c-4c7e-9d36-3d3f1b1e8b2a")  # MedVision's, for stable urn:uuid ids
 
@@ -164,7 +167,7 @@ def _observation(finding, snapshot: ExportSnapshot, refs: dict, status: str, iss
         notes.append(Annotation(text=f"Clinician note: {finding.clinician_note}",
                                 authorString=finding.reviewed_by.get_username() if finding.reviewed_by_id else None))
     if finding.origin == "ai":
-        demo = " DEMO MODEL: random weights, meaningless output." if finding.is_demo else ""
+        demo = f" {DEMO_NOTICE}" if finding.is_demo else ""
         notes.append(Annotation(text=(
             f"AI proposal by {finding.model_id or finding.backend} (prompt {finding.prompt_version or '-'}), "
             f"{finding.get_review_status_display().lower()} by the clinician.{demo}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 
+from analysis.engine.schemas import RISKS_HIGHEST_FIRST
 from procedures.models import SessionMode
 
 from .disclaimer import disclaimer
@@ -54,7 +55,7 @@ def summary_counts(snapshot: ExportSnapshot) -> dict:
         by_category[finding.category] = by_category.get(finding.category, 0) + 1
     return {
         "findings_shown": len(snapshot.findings),
-        "by_risk": {risk: by_risk.get(risk, 0) for risk in ("high", "medium", "low")},
+        "by_risk": {risk: by_risk.get(risk, 0) for risk in RISKS_HIGHEST_FIRST},
         "by_category": dict(sorted(by_category.items())),
         "all_findings_by_review_status": snapshot.review_counts,
     }

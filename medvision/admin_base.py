@@ -13,7 +13,9 @@ from django.contrib.admin.utils import unquote
 from .audit import log_access, log_access_many
 
 
-class NoWritesAdmin(admin.ModelAdmin):
+class NoWritesMixin:
+    """The one "no writes" rule, for model admins and inlines alike (superusers included)."""
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -22,6 +24,18 @@ class NoWritesAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class NoWritesAdmin(NoWritesMixin, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyInline(NoWritesMixin, admin.TabularInline):
+    """Related rows shown on a parent's page, never edited or deleted there."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
 
 
 class AuditedReadsAdmin(admin.ModelAdmin):

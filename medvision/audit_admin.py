@@ -8,6 +8,8 @@ from django.contrib.admin.sites import NotRegistered
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from .admin_base import NoWritesMixin
+
 
 class ActorFilter(admin.SimpleListFilter):
     title = "user"
@@ -32,20 +34,11 @@ class ActorFilter(admin.SimpleListFilter):
         return queryset.filter(actor_id=int(value))
 
 
-class ReadOnlyLogEntryAdmin(LogEntryAdmin):
+class ReadOnlyLogEntryAdmin(NoWritesMixin, LogEntryAdmin):
+    # Audit entries are evidence. Not even a superuser changes or deletes them here;
+    # retention is handled outside the application, by the database's own procedures.
     list_filter = ["action", ActorFilter, "content_type", "timestamp"]
     search_fields = [*LogEntryAdmin.search_fields, "object_pk"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Audit entries are evidence. Not even a superuser deletes them here; retention is
-        # handled outside the application, by the database's own procedures.
-        return False
 
     def get_actions(self, request):
         return {}

@@ -14,7 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("procedures/", include("procedures.urls")),
+    path("procedures/", include("portal.urls")),
     path("procedures/", include("exports.urls")),
     path("api/", include("medvision.api_urls")),
     path("admin/", admin.site.urls),

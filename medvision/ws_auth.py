@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 
+from .broadcast import register_server_loop
+
 
 @database_sync_to_async
 def _user_for_token(key: str):
@@ -116,3 +118,15 @@ async def refuse(consumer, code: int, message: str) -> None:
     await consumer.send(text_data=json.dumps({"type": "error", "code": _REFUSALS.get(code, "refused"),
                                               "message": message, "fatal": True}))
     await consumer.close(code=code)
+
+
+async def signed_in_user(consumer, message: str):
+    """The connecting user, or None after turning the socket away with 4401 (``message``
+    says how to sign in). Every consumer's ``connect`` starts here; it also lets the server
+    loop be known to the broadcast transport (medvision.broadcast)."""
+    register_server_loop()
+    user = consumer.scope.get("user")
+    if user is None or not user.is_authenticated:
+        await refuse(consumer, CLOSE_UNAUTHENTICATED, message)
+        return None
+    return user

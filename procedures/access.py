@@ -81,14 +81,6 @@ def edit_refusal(user, session: ProcedureSession) -> str | None:
     return None
 
 
-def get_editable_session(user, session_id) -> ProcedureSession:
-    session = get_visible_session(user, session_id)
-    reason = edit_refusal(user, session)
-    if reason:
-        raise SessionReadOnly(reason)
-    return session
-
-
 def ensure_editable(user, session: ProcedureSession) -> None:
     reason = edit_refusal(user, session)
     if reason:

@@ -8,28 +8,9 @@ a session is audited."""
 
 from django.contrib import admin
 
-from analysis.models import Finding
-from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
+from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin, ReadOnlyInline
 
 from .models import ProcedureSession, Video
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class FindingInline(ReadOnlyInline):
-    model = Finding
-    fields = ["start_ms", "end_ms", "category", "location", "risk", "confidence", "review_status", "is_demo", "model_id"]
-    readonly_fields = fields
 
 
 class VideoInline(ReadOnlyInline):
@@ -44,7 +25,7 @@ class ProcedureSessionAdmin(AuditedReadsAdmin, NoWritesAdmin):
     list_filter = ["procedure_type", "status", "mode", "clinician", "created_at", "signed_at"]
     search_fields = ["title", "patient_ref", "encounter_ref", "clinician__username", "id"]
     date_hierarchy = "created_at"
-    inlines = [VideoInline, FindingInline]
+    inlines = [VideoInline]  # analysis/admin.py adds the findings
 
     def audited_session(self, obj):
         return obj

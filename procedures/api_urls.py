@@ -5,6 +5,5 @@ from . import api
 urlpatterns = [
     path("procedures/", api.ProcedureSessionListCreate.as_view(), name="api-procedure-list"),
     path("procedures/<uuid:session_id>/", api.ProcedureSessionDetail.as_view(), name="api-procedure-detail"),
-    path("procedures/<uuid:session_id>/video/", api.SessionVideos.as_view(), name="api-procedure-video"),
     path("procedures/<uuid:session_id>/sign/", api.ProcedureSessionSign.as_view(), name="api-procedure-sign"),
 ]

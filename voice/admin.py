@@ -1,15 +1,14 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
+from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin, ReadOnlyInline
 
 from .models import Conversation, Utterance
 
 
-class UtteranceInline(admin.TabularInline):
+class UtteranceInline(ReadOnlyInline):
     model = Utterance
-    extra = 0
-    can_delete = False
+    show_change_link = False  # utterances have no page of their own
     fields = [
         "created_at",
         "role",
@@ -22,12 +21,6 @@ class UtteranceInline(admin.TabularInline):
     ]
     readonly_fields = fields
     ordering = ["created_at"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Conversation)

@@ -35,8 +35,8 @@ from collections import deque
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from medvision.broadcast import register_server_loop, session_group
-from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_READ_ONLY, CLOSE_UNAUTHENTICATED, refuse
+from medvision.broadcast import session_group
+from medvision.ws_auth import CLOSE_NOT_FOUND, CLOSE_READ_ONLY, refuse, signed_in_user
 
 from . import instructions, protocol, realtime, selectors, services, tools, turns, upstream
 from .db import run_in_db
@@ -85,12 +85,9 @@ class VoiceRelayConsumer(AsyncWebsocketConsumer):
     upstream_task = None
 
     async def connect(self):
-        register_server_loop()
         self.tasks: set[asyncio.Task] = set()  # tool calls and follow-ups, awaited on disconnect
-
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await refuse(self, CLOSE_UNAUTHENTICATED, "Sign in to talk to the copilot.")
+        user = await signed_in_user(self, "Sign in to talk to the copilot.")
+        if user is None:
             return
         session, refusal = await run_in_db(_authorize, user, self.scope["url_route"]["kwargs"]["session_id"])
         if session is None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from analysis.engine.schemas import RISK_LEVELS
+from analysis.engine.schemas import RISKS_HIGHEST_FIRST
 
 from .tools import TOOL_DEFINITIONS, mmss
-
-# Highest risk first, as a clinician would want it read out; RISK_LEVELS runs low to high.
-RISKS_SPOKEN = tuple(reversed(RISK_LEVELS))
 
 BASE_INSTRUCTIONS = """\
 You are MedVision's voice copilot, talking with the clinician who is documenting a {procedure} \
@@ -48,7 +45,7 @@ def summary_sentence(context: dict) -> str:
     risks = context.get("by_risk", {})
     statuses = context.get("by_status", {})
     parts = [f"{total} finding(s)"]
-    parts.append("risk " + ", ".join(f"{k} {risks.get(k, 0)}" for k in RISKS_SPOKEN))
+    parts.append("risk " + ", ".join(f"{k} {risks.get(k, 0)}" for k in RISKS_HIGHEST_FIRST))
     parts.append("review " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     return "; ".join(parts)
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
@@ -465,7 +464,3 @@ def changed_finding_id(name: str, result: dict) -> str | None:
     if name == "add_note":
         return result.get("finding_id") or None
     return None
-
-
-def demo_analyzer() -> bool:
-    return settings.ANALYZER_BACKEND == "demo"

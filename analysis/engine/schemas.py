@@ -36,7 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 PROCEDURE_TYPES: tuple[str, ...] = ("colonoscopy", "upper_gi", "bronchoscopy", "other")
 
-RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")
+RISK_LEVELS: tuple[str, ...] = ("low", "medium", "high")  # lowest first
+# For "the highest risk" and for sorting; every app ranks risks with this one table.
+RISK_RANK: dict[str, int] = {risk: rank for rank, risk in enumerate(RISK_LEVELS, start=1)}
+# Highest first: how summaries, reports and the voice copilot list them.
+RISKS_HIGHEST_FIRST: tuple[str, ...] = tuple(reversed(RISK_LEVELS))
 
 IMAGE_ADEQUACY: tuple[str, ...] = (
     "adequate",

@@ -14,8 +14,8 @@ from analysis.api import FindingSerializer
 from analysis.models import ReviewStatus
 from analysis.serializers import finding_event
 from analysis.tests.factories import FindingFactory
+from medvision.notices import AI_DISCLAIMER
 from procedures import workflow
-from procedures.api import AI_DISCLAIMER
 
 pytestmark = pytest.mark.django_db
 

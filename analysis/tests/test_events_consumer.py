@@ -5,11 +5,11 @@ from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from medvision import testing
 from medvision.broadcast import abroadcast
 from medvision.routing import websocket_urlpatterns
-from medvision.testing import refusal_or_first_event
 from medvision.ws_auth import WebSocketAuthStack
+from testing import servers as testing
+from testing.servers import refusal_or_first_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

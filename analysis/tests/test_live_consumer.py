@@ -17,8 +17,8 @@ from rest_framework.authtoken.models import Token
 from analysis.models import AnalysisState, Frame
 from analysis.tests.fakes import FakeAnalyzer, jpeg_bytes
 from medvision.routing import websocket_urlpatterns
-from medvision.testing import refusal_or_first_event
 from medvision.ws_auth import WebSocketAuthStack
+from testing.servers import refusal_or_first_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 5

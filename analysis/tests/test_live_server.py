@@ -23,7 +23,7 @@ def big_jpeg() -> bytes:
 def test_a_frame_between_1_and_2_mib_is_accepted_not_dropped(tmp_path, media_root, clinician, session, settings):
     from websockets.sync.client import connect
 
-    from medvision.testing import daphne
+    from testing.servers import daphne
 
     jpeg = big_jpeg()
     assert 1024**2 < len(jpeg) < settings.LIVE_FRAME_MAX_BYTES

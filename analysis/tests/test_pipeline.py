@@ -10,12 +10,12 @@ from channels.layers import get_channel_layer
 
 from analysis import pipeline, services
 from analysis.engine import AnalysisResult, frame_model
-from analysis.media import testvideos as tv
 from analysis.models import AnalysisState, Finding, Frame
 from analysis.tests.fakes import PROVENANCE
 from medvision.broadcast import session_group
 from medvision.celery import app as celery_app
 from procedures.models import SessionStatus, Video, VideoState
+from testing import videos as tv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -164,8 +164,8 @@ def upload_and_wait(session, tmp_path, clinician):
     from django.urls import reverse
     from rest_framework.test import APIClient
 
-    from analysis.media import testvideos as tv
     from procedures.models import Video
+    from testing import videos as tv
 
     path = tv.make_test_video(tmp_path / "procedure.mp4", seconds=3, size=(320, 240), pattern="testsrc")
     client = APIClient()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .. import notices
 from .environment import StrictEnv, installation_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "analysis",
     "voice",
     "exports",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -270,7 +272,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "MedVision API",
     "DESCRIPTION": (
         "Procedure sessions, AI-proposed findings and signed reports for EHR connectors. "
-        "NOT FOR CLINICAL USE: AI output is decision support to be confirmed by a clinician."
+        + notices.AI_DISCLAIMER
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -86,7 +86,7 @@ async def test_a_conflicting_content_length_is_a_bad_request():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_real_server_answers_413_at_once_to_a_huge_declared_body(tmp_path, media_root):
-    from medvision.testing import daphne
+    from testing.servers import daphne
 
     with daphne(tmp_path) as base:
         host, port = base.removeprefix("http://").split(":")
@@ -104,7 +104,7 @@ def test_the_real_server_answers_413_at_once_to_a_huge_declared_body(tmp_path, m
 
 @pytest.mark.django_db(transaction=True)
 def test_the_real_server_cuts_off_an_undeclared_body_past_the_limit(tmp_path, media_root):
-    from medvision.testing import daphne
+    from testing.servers import daphne
 
     with daphne(tmp_path, REQUEST_MAX_BODY_BYTES="65536") as base:
         host, port = base.removeprefix("http://").split(":")

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from analysis import services as analysis_services
 from analysis.tests.factories import FindingFactory
-from procedures.api import AI_DISCLAIMER
+from medvision.notices import AI_DISCLAIMER
 from procedures.models import SessionStatus
 
 pytestmark = pytest.mark.django_db

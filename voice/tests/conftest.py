@@ -10,9 +10,9 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from medvision import testing
 from medvision.routing import websocket_urlpatterns
 from medvision.ws_auth import WebSocketAuthStack
+from testing import servers as testing
 
 from .fake_realtime import FakeRealtime
 

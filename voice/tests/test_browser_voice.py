@@ -17,8 +17,8 @@ import pytest
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from medvision import testing
 from procedures.tests.factories import PASSWORD, ProcedureSessionFactory, UserFactory
+from testing import servers as testing
 
 from .fake_realtime import FakeRealtime, pcm_tone
 

@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from analysis.models import Finding, ReviewStatus
 from analysis.serializers import finding_event
 from analysis.tests.factories import FindingFactory
+from medvision import ws_auth
 from medvision.broadcast import abroadcast
 from procedures.tests.factories import ProcedureSessionFactory
 from voice import consumers
@@ -288,12 +289,12 @@ async def test_another_clinician_is_refused_as_not_found(realtime, open_voice, s
 
 async def test_a_qa_reviewer_may_read_but_not_talk(realtime, open_voice, session, qa_user):
     assert await open_voice(session, qa_user) == consumers.CLOSE_READ_ONLY
-    assert await open_voice(session, None) == consumers.CLOSE_UNAUTHENTICATED
+    assert await open_voice(session, None) == ws_auth.CLOSE_UNAUTHENTICATED
     assert realtime.connections == []
 
 
 async def test_a_cookie_from_a_foreign_page_is_refused(realtime, open_voice, session, clinician):
-    assert await open_voice(session, clinician, origin=b"https://evil.example") == consumers.CLOSE_UNAUTHENTICATED
+    assert await open_voice(session, clinician, origin=b"https://evil.example") == ws_auth.CLOSE_UNAUTHENTICATED
 
 
 async def test_without_an_api_key_the_panel_is_told_it_is_not_configured(open_voice, session, clinician):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.media import testvideos as tv
+from testing import videos as tv
 
 # 25 frames of 40 ms (25 fps) then 20 frames of 100 ms (10 fps): a variable frame rate.
 VFR_SEGMENTS = ((25, 40), (20, 100))

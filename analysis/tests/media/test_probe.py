@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from analysis.media import testvideos as tv
 from analysis.media.ffmpeg_binary import ffprobe_exe
 from analysis.media.probe import InvalidVideo, ProbeError, VideoInfo, _build_info, probe_video, sha256_file
 from analysis.media.probe_parse import RawProbe, RawStream
+from testing import videos as tv
 
 HAS_FFPROBE = ffprobe_exe() is not None
 

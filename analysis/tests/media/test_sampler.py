@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from analysis.media import testvideos as tv
 from analysis.media.gate import gate_frames
 from analysis.media.probe import VideoInfo, probe_video
 from analysis.media.sampler import SamplingError, build_command, output_size, sample_frames, select_expression
+from testing import videos as tv
 
 from .conftest import SCENE_SEGMENTS
 

@@ -18,9 +18,11 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from medvision.audit import acting_as
+from procedures import access, workflow
+from procedures.models import ProcedureSession, Video, VideoState
 
-from . import access, workflow
-from .models import ProcedureSession, Video, VideoState
+from . import dispatch
+from .media.probe import InvalidVideo, ProbeError, probe_video
 
 ACTIVE_STATES = (VideoState.UPLOADED, VideoState.PROBING, VideoState.SAMPLING, VideoState.ANALYSING,
                  VideoState.SUMMARISING)
@@ -63,8 +65,6 @@ def _local_path(uploaded):
 
 
 def probe_upload(path: str):
-    from analysis.media.probe import InvalidVideo, ProbeError, probe_video
-
     try:
         return probe_video(
             path,
@@ -117,7 +117,7 @@ def video_upload(*, actor, session: ProcedureSession, uploaded) -> Video:
             stored = True
             video.save()
             workflow.session_start_processing(locked)
-            transaction.on_commit(lambda: _enqueue_processing(video.pk))
+            dispatch.send_after_commit(dispatch.PROCESS_VIDEO, str(video.pk))
     except IntegrityError:
         raise VideoRejected("This recording was already uploaded to this session.", "duplicate") from None
     finally:
@@ -125,8 +125,3 @@ def video_upload(*, actor, session: ProcedureSession, uploaded) -> Video:
             video.file.delete(save=False)
     return video
 
-
-def _enqueue_processing(video_id) -> None:
-    from analysis.tasks import process_video
-
-    process_video.delay(str(video_id))

@@ -12,10 +12,10 @@ import shutil
 import pytest
 from django.conf import settings
 
-from analysis.media import testvideos as tv
-from medvision import testing
 from procedures.models import ProcedureSession
 from procedures.tests.factories import PASSWORD, UserFactory
+from testing import servers as testing
+from testing import videos as tv
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

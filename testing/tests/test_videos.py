@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.media import testvideos as tv
+from testing import videos as tv
 
 
 @given(st.integers(0, (1 << tv.INDEX_BITS) - 1))
@@ -28,8 +28,8 @@ def test_cut_times_land_on_the_frame_grid():
     assert tv.cut_times([("red", 1.0), ("blue", 1.3), ("green", 1)], fps=25) == [1.0, 2.32]
 
 
-def test_frame_index_video_reports_its_frame_times(media_dir):
-    times = tv.make_frame_index_video(media_dir / "tiny.mp4", segments=((3, 40), (2, 100)), start_ms=20)
+def test_frame_index_video_reports_its_frame_times(tmp_path):
+    times = tv.make_frame_index_video(tmp_path / "tiny.mp4", segments=((3, 40), (2, 100)), start_ms=20)
     assert times == [20, 60, 100, 140, 240]
 
 

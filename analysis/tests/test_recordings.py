@@ -5,8 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from analysis.media import testvideos as tv
 from procedures.models import SessionStatus, Video
+from testing import videos as tv
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_http_methods
 
 from analysis import selectors as analysis_selectors
 from medvision.audit import log_access, log_access_many
+from procedures import access, selectors, services
 
-from . import access, selectors, services
 from .forms import ProcedureSessionForm
 
 

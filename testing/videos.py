@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ffmpeg_binary import ffmpeg_exe
+from analysis.media.ffmpeg_binary import ffmpeg_exe
 
 PathLike = str | os.PathLike
 

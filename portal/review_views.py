@@ -18,8 +18,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from analysis import services as analysis_services
 from analysis.models import Finding
 from analysis.serializers import finding_event
+from procedures import access, selectors, services, workflow
 
-from . import access, selectors, services, workflow
 from .forms import AddendumForm, FindingForm, NoteForm
 
 REVIEW_ACTIONS = {"confirm": "confirmed", "reject": "rejected"}

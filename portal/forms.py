@@ -1,8 +1,8 @@
 from django import forms
 
+from analysis.models import Risk
 from medvision.text_rules import multi_line_text, single_line_text
-
-from .models import ProcedureSession
+from procedures.models import ProcedureSession
 
 
 class ProcedureSessionForm(forms.ModelForm):
@@ -29,7 +29,7 @@ class FindingForm(forms.Form):
 
     category = forms.ChoiceField()
     location = forms.ChoiceField()
-    risk = forms.ChoiceField(choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")])
+    risk = forms.ChoiceField(choices=Risk.choices)
     label = forms.CharField(max_length=120, required=False, validators=[single_line_text])
     size_mm = forms.FloatField(required=False, min_value=0, max_value=500, label="Size (mm)")
     description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}),
