@@ -14,10 +14,13 @@ from django.db import transaction
 
 from medvision.celery import app
 
-ANALYZE_FRAMES = "analysis.tasks.analyze_frames"
-ANALYZE_LIVE = "analysis.tasks.analyze_live"
-PROCESS_VIDEO = "analysis.tasks.process_video"
-SUMMARISE_VIDEO = "analysis.tasks.summarise_video"
+from .task_names import (  # noqa: F401 - the names callers pass to send()
+    ANALYZE_FRAMES,
+    ANALYZE_LIVE,
+    PROCESS_VIDEO,
+    SCHEDULE,
+    SUMMARISE_VIDEO,
+)
 
 
 def send(task_name: str, *args) -> None:

@@ -1,33 +1,26 @@
-"""Live frames: validation, latest-frame-wins scheduling and the GPU loop.
+"""Live frames: validation and latest-frame-wins.
 
 At most one live frame per session waits for the GPU. A newer frame replaces the waiting
-one (which is marked skipped, "superseded"), so a slow model always works on the freshest
-picture instead of a growing backlog. The GPU task claims the newest waiting frame,
-analyses it, and repeats until none is waiting. Extra tasks are harmless: one that finds
-nothing to claim ends at once.
+one (which is marked skipped, "superseded", and loses its JPEG), so a slow model always
+works on the freshest picture instead of a growing backlog. The GPU worker's scheduling
+loop (analysis.scheduler) serves the waiting frames of every room in turn. Extra tasks are
+harmless: one that finds nothing to claim ends at once.
 """
 
 from __future__ import annotations
 
-import logging
 import struct
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 
-from medvision.events import FrameChanged, publish_after_commit
 from procedures.models import ProcedureSession
 
-from . import dispatch, selectors, services
-from .engine.errors import AnalyzerUnavailable
+from . import dispatch, scheduler, selectors, services
 from .models import AnalysisState, Frame, FrameSource
-from .serializers import frame_event
-
-logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">Q")  # 8-byte big-endian media timestamp in ms, then the JPEG
-SUPERSEDED = "Skipped: a newer frame arrived before the model was free (latest frame wins)."
 LIVE_CANCELLED = "Not analysed: the report was signed before the model reached this frame."
 
 
@@ -77,11 +70,9 @@ def live_frame_submit(*, session: ProcedureSession, frame: ParsedFrame) -> tuple
     with transaction.atomic():
         stored = services.frame_create(session=session, source=FrameSource.LIVE, timestamp_ms=frame.timestamp_ms,
                                        jpeg=frame.jpeg, width=frame.width, height=frame.height)
-        superseded = (
+        superseded = scheduler.supersede(
             Frame.objects.filter(session=session, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING)
-            .exclude(pk=stored.pk)
-            .update(analysis_state=AnalysisState.SKIPPED, analysis_error=SUPERSEDED)
-        )
+            .exclude(pk=stored.pk))
         if superseded == 0:
             # Nothing was waiting, so no queued task will pick this frame up: queue one.
             transaction.on_commit(lambda: _enqueue(session.pk))
@@ -89,26 +80,8 @@ def live_frame_submit(*, session: ProcedureSession, frame: ParsedFrame) -> tuple
 
 
 def _enqueue(session_id) -> None:
-    # One seam for queueing a room's analysis (tests replace it to drive the loop by hand).
+    # One seam for queueing the GPU loop for a room (tests replace it to drive the loop by hand).
     dispatch.send(dispatch.ANALYZE_LIVE, str(session_id))
-
-
-def _claim_newest(session_id) -> Frame | None:
-    with transaction.atomic():
-        waiting = list(
-            Frame.objects.select_for_update()
-            .filter(session_id=session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING)
-            .order_by("-created_at")
-        )
-        if not waiting:
-            return None
-        newest, older = waiting[0], waiting[1:]
-        if older:
-            Frame.objects.filter(pk__in=[f.pk for f in older]).update(
-                analysis_state=AnalysisState.SKIPPED, analysis_error=SUPERSEDED)
-        newest.analysis_state = AnalysisState.ANALYSING
-        newest.save(update_fields=["analysis_state"])
-        return newest
 
 
 def live_frames_cancel(*, session: ProcedureSession) -> int:
@@ -116,49 +89,3 @@ def live_frames_cancel(*, session: ProcedureSession) -> int:
     that arrives later is ignored. Returns how many were cancelled."""
     return selectors.live_frames_in_flight(session=session).update(
         analysis_state=AnalysisState.SKIPPED, analysis_error=LIVE_CANCELLED)
-
-
-def _release(frame: Frame) -> None:
-    """Give a claimed frame back (the analyzer is unavailable; the task will retry): it
-    waits again, unless a newer frame is waiting already, which then wins."""
-    with transaction.atomic():
-        newer_waiting = Frame.objects.filter(session_id=frame.session_id, source=FrameSource.LIVE,
-                                             analysis_state=AnalysisState.PENDING).exists()
-        Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
-            analysis_state=AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING,
-            analysis_error=SUPERSEDED if newer_waiting else "")
-
-
-def _fail(frame: Frame, exc: Exception) -> None:
-    message = f"Analysis failed ({type(exc).__name__}: {exc})"[:500] + "; later frames are analysed as usual."
-    with transaction.atomic():
-        updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
-            analysis_state=AnalysisState.FAILED, analysis_error=message)
-        if updated:
-            frame.refresh_from_db()
-            publish_after_commit(frame.session_id, FrameChanged(frame_event(frame)))
-
-
-def live_analyze_pending(*, session_id, max_frames: int = 10_000) -> int:
-    """GPU loop for one session: analyse the newest waiting frame until none waits.
-
-    A claimed frame never stays "being analysed" when its analysis raises: it goes back to
-    waiting if the analyzer is unavailable (the task retries), else it is recorded as
-    failed with the reason and the loop goes on with the next frame (a live stream must
-    not stall on one bad frame).
-    """
-    analysed = 0
-    while analysed < max_frames:
-        frame = _claim_newest(session_id)
-        if frame is None:
-            break
-        try:
-            services.frames_analyze(frame_ids=[frame.pk], states=(AnalysisState.ANALYSING,))
-        except AnalyzerUnavailable:
-            _release(frame)
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded on the frame and logged; the stream goes on
-            logger.exception("Live frame %s of session %s could not be analysed", frame.pk, session_id)
-            _fail(frame, exc)
-        analysed += 1
-    return analysed

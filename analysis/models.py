@@ -82,6 +82,10 @@ class Frame(AnalysisProvenance):
     analysis_error = models.TextField(blank=True)
     analysis = models.JSONField(null=True, blank=True)  # the validated structured result
     analysed_at = models.DateTimeField(null=True, blank=True)
+    # The GPU scheduler's claim (analysis.scheduler): which worker's batch holds the frame
+    # and since when; a claim older than GPU_CLAIM_LEASE_S is a dead worker's, given back.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,6 +93,7 @@ class Frame(AnalysisProvenance):
         indexes = [
             models.Index(fields=["session", "timestamp_ms"], name="frame_session_time"),
             models.Index(fields=["analysis_state"], name="frame_analysis_state"),
+            models.Index(fields=["source", "analysis_state", "created_at"], name="frame_waiting"),
         ]
         constraints = [
             # A recorded frame is identified by its media time: a retried sampling task

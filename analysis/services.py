@@ -163,12 +163,13 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
         return {"analysed": 0, "failed": 0, "skipped": len(frame_ids), "video_ids": []}
     analyzer = configured_analyzer()
     counts = {"analysed": 0, "failed": 0, "skipped": len(frame_ids) - len(frames)}
-    by_session: dict = {}
+    # One model call per (procedure type, kind): the prompt depends on nothing else, so the
+    # scheduler's batch of several rooms' live frames goes to the GPU as one batch.
+    groups: dict = {}
     for frame in frames:
-        by_session.setdefault((frame.session_id, frame.source), []).append(frame)
-    for (_, source), session_frames in by_session.items():
-        procedure_type = session_frames[0].session.procedure_type
-        inputs = [FrameInput(image=_load_image(f), timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)) for f in session_frames]
+        groups.setdefault((frame.session.procedure_type, frame.source), []).append(frame)
+    for (procedure_type, source), group in groups.items():
+        inputs = [FrameInput(image=_load_image(f), timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)) for f in group]
         # Live frames get the compact live answer (a few dozen decoding steps); recorded
         # frames the full one, with description and suggested next step.
         kind = "live" if source == FrameSource.LIVE else "frame"

@@ -12,23 +12,27 @@ from celery import shared_task
 
 from .engine.errors import AnalyzerUnavailable
 
+# The three analyze_* tasks run the same scheduling loop (analysis.scheduler): live frames of
+# every room first, then recorded frames, until nothing waits. They differ only in what
+# queued them; a recording's chunk is preferred among the recorded frames.
+_GPU_RETRY = dict(acks_late=True, reject_on_worker_lost=True, autoretry_for=(AnalyzerUnavailable,),
+                  retry_backoff=5, retry_backoff_max=120, max_retries=5)
 
-@shared_task(
-    name="analysis.tasks.analyze_frames",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(AnalyzerUnavailable,),
-    retry_backoff=5,
-    retry_backoff_max=120,
-    max_retries=5,
-)
-def analyze_frames(frame_ids: list[str]) -> dict:
-    from . import pipeline, services
 
-    counts = services.frames_analyze(frame_ids=frame_ids)
-    for video_id in counts["video_ids"]:
-        pipeline.video_check_complete(video_id)
-    return counts
+@shared_task(name="analysis.tasks.analyze_frames", **_GPU_RETRY)
+def analyze_frames(frame_ids: list[str]) -> int:
+    """GPU queue: a recording's chunk of frames was sampled."""
+    from . import scheduler
+
+    return scheduler.run(prefer=frame_ids)
+
+
+@shared_task(name="analysis.tasks.analyze_waiting", **_GPU_RETRY)
+def analyze_waiting() -> int:
+    """GPU queue: run the loop (a worker started, or a loop handed its worker back)."""
+    from . import scheduler
+
+    return scheduler.run()
 
 
 @shared_task(name="analysis.tasks.process_video", acks_late=True, reject_on_worker_lost=True)
@@ -54,13 +58,12 @@ def summarise_video(video_id: str) -> None:
     pipeline.video_summarise(video_id)
 
 
-@shared_task(name="analysis.tasks.analyze_live", acks_late=True, reject_on_worker_lost=True,
-             autoretry_for=(AnalyzerUnavailable,), retry_backoff=2, max_retries=3)
+@shared_task(name="analysis.tasks.analyze_live", **_GPU_RETRY)
 def analyze_live(session_id: str) -> int:
-    """GPU queue: analyse a live session's newest waiting frame, and the next, until none waits."""
-    from .live import live_analyze_pending
+    """GPU queue: a live room has a frame waiting (every room's are served, not only this one's)."""
+    from . import scheduler
 
-    return live_analyze_pending(session_id=session_id)
+    return scheduler.run()
 
 
 @shared_task(name="analysis.tasks.analyze_clarify", acks_late=True, reject_on_worker_lost=True)

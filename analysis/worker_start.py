@@ -45,6 +45,20 @@ def on_worker_init(sender=None, **kwargs) -> None:
         start_warm_up()
 
 
+def on_worker_ready(sender=None, **kwargs) -> None:
+    """A GPU worker that starts queues the scheduling loop once: frames left waiting (or
+    claimed by a worker that died) are picked up now, not when the next frame arrives or
+    the broker redelivers the dead worker's message (its visibility timeout, an hour)."""
+    if sender is None or not _consumes_gpu(sender):
+        return
+    from .task_names import SCHEDULE
+
+    try:
+        sender.app.tasks[SCHEDULE].delay()
+    except Exception:  # noqa: BLE001 - the next frame queues the loop anyway
+        logger.exception("Could not queue the GPU scheduling loop at worker start.")
+
+
 def on_worker_process_init(**kwargs) -> None:
     if _warm_up_here:
         start_warm_up()

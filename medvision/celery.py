@@ -23,6 +23,13 @@ def _warm_up_on_worker_init(sender=None, **kwargs):
     on_worker_init(sender=sender, **kwargs)
 
 
+@signals.worker_ready.connect
+def _resume_waiting_work_on_worker_ready(sender=None, **kwargs):
+    from analysis.worker_start import on_worker_ready
+
+    on_worker_ready(sender=sender, **kwargs)
+
+
 @signals.worker_process_init.connect
 def _warm_up_on_worker_process_init(**kwargs):
     from analysis.worker_start import on_worker_process_init

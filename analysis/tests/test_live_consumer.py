@@ -177,8 +177,8 @@ async def test_latest_frame_wins_while_the_model_is_busy(clinician, session, que
 
 
 async def test_slow_model_analyses_fresh_frames_not_a_backlog(clinician, session, monkeypatch):
-    """Real scheduling through live_analyze_pending: frames arrive while the model works."""
-    from analysis import live
+    """Real scheduling through the GPU loop: frames arrive while the model works."""
+    from analysis import live, scheduler
 
     class SlowAnalyzer(FakeAnalyzer):
         def analyze(self, frames, procedure_type, kind="frame"):
@@ -193,8 +193,8 @@ async def test_slow_model_analyses_fresh_frames_not_a_backlog(clinician, session
     tasks: queue.Queue = queue.Queue()
 
     def gpu_worker():  # one worker slot, like `celery worker -Q gpu -c 1`
-        while (session_id := tasks.get()) is not None:
-            live.live_analyze_pending(session_id=session_id)
+        while tasks.get() is not None:
+            scheduler.run()
 
     worker = threading.Thread(target=gpu_worker)
     worker.start()
@@ -232,8 +232,7 @@ async def test_frames_after_sign_off_are_refused(clinician, session, queued):
 
 
 async def test_results_reach_every_open_page(clinician, qa_user, session, monkeypatch):
-    from analysis import services
-    from analysis.live import live_analyze_pending
+    from analysis import scheduler, services
 
     monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: FakeAnalyzer())
     monkeypatch.setattr("analysis.live._enqueue", lambda sid: None)
@@ -241,7 +240,7 @@ async def test_results_reach_every_open_page(clinician, qa_user, session, monkey
     watcher, _ = await connect(qa_user, session)
     await owner.send_to(bytes_data=frame_message(4200))
     await next_of(owner, "status")
-    await sync_to_async(live_analyze_pending)(session_id=session.pk)
+    await sync_to_async(scheduler.run)()
     for page in (owner, watcher):
         finding = (await next_of(page, "finding"))["finding"]
         assert finding["start_ms"] == 4200 and finding["category"] == "polyp" and finding["is_demo"] is True

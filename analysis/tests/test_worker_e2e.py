@@ -33,7 +33,7 @@ def wait_for_frames(frame_ids, timeout=WAIT_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = list(Frame.objects.filter(pk__in=frame_ids).values_list("analysis_state", flat=True))
-        if all(s != AnalysisState.PENDING for s in states):
+        if all(s not in (AnalysisState.PENDING, AnalysisState.ANALYSING) for s in states):
             return
         time.sleep(0.5)
     raise AssertionError(f"frames not analysed within {timeout} s: {states}")
@@ -63,14 +63,18 @@ def drain(layer, channel, count, timeout=10):
 
 
 def submit_frames(session, n=2):
-    with transaction.atomic():
-        frames = [
-            services.frame_create(session=session, source="live", timestamp_ms=1000 * i, jpeg=jpeg_bytes(seed=i),
-                                  width=64, height=48)
-            for i in range(n)
-        ]
-        services.frames_enqueue([f.pk for f in frames])
-    return [f.pk for f in frames]
+    """Live frames one after the other, each once the previous is analysed (sent together,
+    the newer would supersede the older: latest frame wins)."""
+    ids = []
+    for i in range(n):
+        with transaction.atomic():
+            frame = services.frame_create(session=session, source="live", timestamp_ms=1000 * i,
+                                          jpeg=jpeg_bytes(seed=i), width=64, height=48)
+            services.frames_enqueue([frame.pk])
+        ids.append(frame.pk)
+        if i < n - 1:
+            wait_for_frames([frame.pk])
+    return ids
 
 
 def assert_recorded_with_provenance(session, frame_ids):

@@ -68,3 +68,16 @@ def test_a_failed_warm_up_is_logged_not_fatal(monkeypatch, caplog):
     monkeypatch.setattr("analysis.analyzer.configured_analyzer", broken)
     worker_start.start_warm_up().join(10)
     assert "warm-up at worker start failed" in caplog.text
+
+
+def test_a_starting_gpu_worker_queues_the_scheduling_loop_once():
+    # Frames left waiting, or claimed by a worker that died, are picked up when a GPU
+    # worker starts, not only when the next frame arrives (issue 13).
+    from analysis.task_names import SCHEDULE
+
+    queued = []
+    for consume in (["gpu"], ["celery"]):
+        worker = fake_worker(consume)
+        worker.app.tasks = {SCHEDULE: SimpleNamespace(delay=lambda: queued.append(tuple(consume)))}
+        worker_start.on_worker_ready(sender=worker)
+    assert queued == [("gpu",)]

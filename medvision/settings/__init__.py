@@ -308,6 +308,10 @@ MEDGEMMA_REVISION = env.str("MEDGEMMA_REVISION", default="") or None
 DEMO_MODEL_DIR = Path(env.str("DEMO_MODEL_DIR", default=str(VAR_DIR / "models" / "demo-gemma3")))
 ANALYZER_DEVICE = env.choice("ANALYZER_DEVICE", {"auto", "cpu", "cuda"}, default="auto")
 ANALYZER_BATCH_SIZE = env.int("ANALYZER_BATCH_SIZE", default=4, minimum=1, maximum=64)
+# The GPU scheduler (analysis.scheduler): a claim older than the lease is a dead worker's and
+# is given back; a loop hands its worker back after the slice so voice questions get a turn.
+GPU_CLAIM_LEASE_S = env.float("GPU_CLAIM_LEASE_S", default=60.0, minimum=5.0)
+GPU_SCHEDULER_SLICE_S = env.float("GPU_SCHEDULER_SLICE_S", default=2.0, minimum=0.1)
 ANALYZER_TIMEOUT_S = env.float("ANALYZER_TIMEOUT_S", default=60.0, minimum=0.1)
 ANALYZER_MAX_RETRIES = env.int("ANALYZER_MAX_RETRIES", default=2, minimum=0, maximum=10)
 # The local decode loop: fast (engine/fast) or reference (Hugging Face generate); auto = fast

@@ -95,8 +95,9 @@ def test_stream_review_sign_in_a_browser(page, browser_user, demo_model_dir, med
         assert "DEMO" in item.text_content()
         item.locator("button[data-action=confirm]").click()
         page.wait_for_selector(".timeline-item.review-confirmed", timeout=10_000)
-        if page.is_enabled("#stop-stream"):  # the 4 s recording may have ended already
-            page.click("#stop-stream")
+        # The 4 s recording may end on its own at any moment: click Stop only if it is still
+        # enabled, in one step in the page (a check, then a click, would race the end).
+        page.evaluate("() => { const b = document.getElementById('stop-stream'); if (!b.disabled) b.click(); }")
 
         # Review the rest on the session page and sign, as a clinician would: once the page
         # no longer says that live frames are still being analysed (their proposals could

@@ -1,0 +1,224 @@
+"""The GPU scheduling loop (analysis.scheduler): every live room served in turn, batched
+across rooms, live before recorded; claims that a dead worker left are given back; a batch
+that raises never stays "being analysed"."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from analysis import live, scheduler, services
+from analysis.engine.errors import AnalyzerUnavailable
+from analysis.models import AnalysisState, Finding, Frame
+from analysis.tests.fakes import FakeAnalyzer, jpeg_bytes
+from procedures.models import Video
+from procedures.tests.factories import ProcedureSessionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class RecordingAnalyzer(FakeAnalyzer):
+    """Remembers which frames each model call got (one call = one GPU batch)."""
+
+    def __init__(self, fail_with=None):
+        super().__init__()
+        self.batches: list[list[str]] = []
+        self.fail_with = fail_with
+
+    def analyze(self, frames, procedure_type, kind="frame"):
+        if self.fail_with is not None:
+            exc, self.fail_with = self.fail_with, None
+            raise exc
+        self.batches.append([f.frame_id for f in frames])
+        return super().analyze(frames, procedure_type, kind)
+
+
+@pytest.fixture
+def analyzer(monkeypatch):
+    fake = RecordingAnalyzer()
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _no_queue(monkeypatch, media_root):
+    # The loop is driven by hand here; nothing goes to a broker.
+    monkeypatch.setattr(live, "_enqueue", lambda session_id: None)
+    monkeypatch.setattr(scheduler, "_continue_later", lambda: None)
+
+
+def stream(session, ts):
+    """A frame arriving on a room's socket (latest frame wins)."""
+    frame = live.ParsedFrame(timestamp_ms=ts, jpeg=jpeg_bytes(seed=ts % 251), width=64, height=48)
+    return live.live_frame_submit(session=session, frame=frame)[0]
+
+
+def rooms(n, clinician):
+    return [ProcedureSessionFactory(clinician=clinician, mode="live", status="live") for _ in range(n)]
+
+
+def results_per_room(sessions):
+    return [Frame.objects.filter(session=s, source="live", analysis_state="done").count() for s in sessions]
+
+
+def test_every_room_is_served_in_turn_even_one_frame_per_batch(clinician, analyzer, settings):
+    settings.ANALYZER_BATCH_SIZE = 1  # the worst case: one frame per model call
+    sessions = rooms(3, clinician)
+    first_result_batch = {}
+    for tick in range(30):  # every room sends a new frame between two batches
+        for s in sessions:
+            stream(s, tick * 100)
+        scheduler.run(max_batches=1)
+        for i, s in enumerate(sessions):
+            if s.pk not in first_result_batch and results_per_room([s])[0]:
+                first_result_batch[s.pk] = tick + 1
+    served = results_per_room(sessions)
+    assert min(served) >= 9 and min(served) / max(served) >= 0.8, served
+    # ceil(N / batch size) = 3 batches at most before each room's first result.
+    assert max(first_result_batch.values()) <= math.ceil(3 / 1)
+    # Latest frame wins: each room has at most its newest frame waiting (the last batch took one).
+    assert Frame.objects.filter(source="live", analysis_state="pending").count() == 2
+    assert Frame.objects.filter(source="live", analysis_state="analysing").count() == 0
+
+
+def test_rooms_share_one_model_call(clinician, analyzer, settings):
+    settings.ANALYZER_BATCH_SIZE = 4
+    sessions = rooms(3, clinician)
+    frames = [stream(s, 1000) for s in sessions]
+    assert scheduler.run() == 3
+    assert [sorted(b) for b in analyzer.batches] == [sorted(str(f.pk) for f in frames)]  # one GPU batch
+    assert all(Finding.objects.filter(session=s).count() == 1 for s in sessions)
+
+
+def test_a_recording_fills_the_slots_live_rooms_leave_and_never_delays_them(clinician, session, analyzer, settings):
+    settings.ANALYZER_BATCH_SIZE = 4
+    video = Video.objects.create(session=session, sha256="d" * 64, file="videos/v.bin", state="analysing")
+    recorded = [services.frame_create(session=session, source="video", video=video, timestamp_ms=t * 1000,
+                                      jpeg=jpeg_bytes(seed=t), width=64, height=48) for t in range(12)]
+    sessions = rooms(2, clinician)
+    for tick in range(6):
+        for s in sessions:
+            stream(s, tick * 100)
+        scheduler.run(max_batches=1)
+        live_done = Frame.objects.filter(source="live", analysis_state="done").count()
+        assert live_done == 2 * (tick + 1)  # both rooms in every batch
+    done_recorded = Frame.objects.filter(pk__in=[f.pk for f in recorded], analysis_state="done").count()
+    assert done_recorded == 6 * 2  # two free slots per batch went to the recording
+    video.refresh_from_db()
+    assert video.progress_detail["done"] == 12
+
+
+def test_claims_never_overlap_and_a_dead_workers_claim_is_given_back(clinician, session, analyzer, settings):
+    settings.ANALYZER_BATCH_SIZE = 2
+    settings.GPU_CLAIM_LEASE_S = 30
+    video = Video.objects.create(session=session, sha256="e" * 64, file="videos/w.bin", state="analysing")
+    for t in range(4):
+        services.frame_create(session=session, source="video", video=video, timestamp_ms=t * 1000,
+                              jpeg=jpeg_bytes(seed=t), width=64, height=48)
+    first, second = scheduler.claim_batch(), scheduler.claim_batch()
+    assert len(first) == len(second) == 2 and not set(first) & set(second)
+    assert scheduler.claim_batch() == []
+    # The worker holding the first batch dies: nothing happens until its lease ends...
+    assert scheduler.reclaim_stale() == 0
+    Frame.objects.filter(pk__in=first).update(claimed_at=timezone.now() - timedelta(seconds=31))
+    # ...then the frames wait again and any loop analyses them, once each.
+    assert scheduler.reclaim_stale() == 2
+    assert set(scheduler.claim_batch()) == set(first)
+    scheduler.analyse_batch(first)
+    scheduler.analyse_batch(first)  # the dead worker's late result (or a redelivery): ignored
+    assert sorted(len(b) for b in analyzer.batches) == [2]
+    assert Frame.objects.filter(pk__in=first, analysis_state="done").count() == 2
+
+
+def test_a_stale_live_claim_yields_to_a_newer_frame_of_its_room(clinician, session, analyzer, settings,
+                                                                 django_capture_on_commit_callbacks):
+    settings.GPU_CLAIM_LEASE_S = 30
+    old = stream(session, 1000)
+    assert scheduler.claim_batch() == [old.pk]
+    newer = stream(session, 2000)
+    Frame.objects.filter(pk=old.pk).update(claimed_at=timezone.now() - timedelta(seconds=60))
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduler.reclaim_stale()
+    old.refresh_from_db()
+    assert old.analysis_state == AnalysisState.SKIPPED and not old.image
+    assert scheduler.run() == 1 and Frame.objects.get(pk=newer.pk).analysis_state == AnalysisState.DONE
+
+
+def test_a_superseded_frame_keeps_its_metadata_not_its_jpeg(session, analyzer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = stream(session, 1000)
+        path = first.image.path
+        stream(session, 2000)
+    first.refresh_from_db()
+    assert first.analysis_state == AnalysisState.SKIPPED and "latest frame wins" in first.analysis_error
+    assert not first.image and not os.path.exists(path)
+    assert first.sha256 and first.timestamp_ms == 1000  # what arrived, and when, is still recorded
+
+
+def test_an_unexpected_error_fails_that_batch_and_the_loop_goes_on(session, monkeypatch):
+    analyzer = RecordingAnalyzer(fail_with=RuntimeError("database is locked"))
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
+    first = stream(session, 1000)
+    original = scheduler.claim_batch
+
+    def claim_then_a_new_frame_arrives(**kwargs):
+        claimed = original(**kwargs)
+        if claimed == [first.pk]:
+            stream(session, 2000)  # arrives while the first is on the model
+        return claimed
+
+    monkeypatch.setattr(scheduler, "claim_batch", claim_then_a_new_frame_arrives)
+    assert scheduler.run() == 2
+    failed = Frame.objects.get(pk=first.pk)
+    assert failed.analysis_state == AnalysisState.FAILED
+    assert "RuntimeError: database is locked" in failed.analysis_error
+    assert "later frames are analysed as usual" in failed.analysis_error
+    assert Finding.objects.filter(session=session, start_ms=2000).exists()
+
+
+def test_an_unavailable_analyzer_puts_the_frame_back_for_the_retry(session, monkeypatch):
+    analyzer = RecordingAnalyzer(fail_with=AnalyzerUnavailable("the model server at 127.0.0.1:9 refused"))
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
+    frame = stream(session, 1000)
+    with pytest.raises(AnalyzerUnavailable):
+        scheduler.run()
+    frame.refresh_from_db()
+    assert frame.analysis_state == AnalysisState.PENDING and frame.claimed_by == ""
+    assert scheduler.run() == 1  # the task's retry finds it waiting
+    assert Frame.objects.get(pk=frame.pk).analysis_state == AnalysisState.DONE
+
+
+def test_a_released_frame_yields_to_a_newer_waiting_one(session, monkeypatch):
+    analyzer = RecordingAnalyzer(fail_with=AnalyzerUnavailable("down"))
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
+    first = stream(session, 1000)
+    original = scheduler.claim_batch
+
+    def claim_then_a_new_frame_arrives(**kwargs):
+        claimed = original(**kwargs)
+        stream(session, 2000)
+        return claimed
+
+    monkeypatch.setattr(scheduler, "claim_batch", claim_then_a_new_frame_arrives)
+    with pytest.raises(AnalyzerUnavailable):
+        scheduler.run()
+    states = dict(Frame.objects.filter(session=session).values_list("timestamp_ms", "analysis_state"))
+    assert states == {1000: AnalysisState.SKIPPED, 2000: AnalysisState.PENDING}
+    assert Frame.objects.get(pk=first.pk).analysis_error.startswith("Skipped: a newer frame")
+
+
+def test_a_session_signed_while_its_frame_is_in_a_batch_gets_no_late_findings(clinician, session, analyzer):
+    from procedures import workflow
+
+    frame = stream(session, 1000)
+    claimed = scheduler.claim_batch()
+    assert claimed == [frame.pk]
+    session.refresh_from_db()
+    workflow.session_sign(actor=clinician, session=session)
+    scheduler.analyse_batch(claimed)
+    assert Finding.objects.filter(session=session).count() == 0
+    assert Frame.objects.get(pk=frame.pk).analysis_state == AnalysisState.SKIPPED
