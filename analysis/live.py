@@ -17,7 +17,7 @@ from django.db import transaction
 
 from procedures.models import ProcedureSession
 
-from . import dispatch, scheduler, selectors, services
+from . import dispatch, scheduler, selectors, services, wakeup
 from .models import AnalysisState, Frame, FrameSource
 
 HEADER = struct.Struct(">Q")  # 8-byte big-endian media timestamp in ms, then the JPEG
@@ -73,15 +73,20 @@ def live_frame_submit(*, session: ProcedureSession, frame: ParsedFrame) -> tuple
         superseded = scheduler.supersede(
             Frame.objects.filter(session=session, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING)
             .exclude(pk=stored.pk))
+        # Once committed: wake a lingering loop, and if nothing was waiting (so no queued
+        # task will pick this frame up) and no loop runs, queue one.
+        transaction.on_commit(wakeup.notify)
         if superseded == 0:
-            # Nothing was waiting, so no queued task will pick this frame up: queue one.
             transaction.on_commit(lambda: _enqueue(session.pk))
     return stored, superseded
 
 
 def _enqueue(session_id) -> None:
     # One seam for queueing the GPU loop for a room (tests replace it to drive the loop by hand).
-    dispatch.send(dispatch.ANALYZE_LIVE, str(session_id))
+    # A running loop claims the frame itself: a task per frame would pile up behind it
+    # (each frame of every room, while one loop serves them all).
+    if not scheduler.loop_running():
+        dispatch.send(dispatch.ANALYZE_LIVE, str(session_id))
 
 
 def live_frames_cancel(*, session: ProcedureSession) -> int:

@@ -36,13 +36,14 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from medvision.events import FrameChanged, publish_after_commit
 
-from . import dispatch, services
+from . import dispatch, services, wakeup
 from .engine.errors import AnalyzerUnavailable
 from .models import AnalysisState, Frame, FrameSource
 from .serializers import frame_event
@@ -128,9 +129,10 @@ def _live_candidates(size: int) -> list:
             older.append(frame.pk)
         else:
             newest[frame.session_id] = frame
-    supersede(Frame.objects.filter(pk__in=older))
-    if not newest:
-        return []
+    if older:
+        supersede(Frame.objects.filter(pk__in=older))
+    if len(newest) <= size:  # every waiting room fits in this batch: no turn to decide
+        return [f.pk for f in sorted(newest.values(), key=lambda f: f.created_at)]
     last_served = dict(
         Frame.objects.filter(session_id__in=list(newest), source=FrameSource.LIVE, claimed_at__isnull=False)
         .values("session_id").annotate(last=Max("claimed_at")).values_list("session_id", "last")
@@ -162,9 +164,11 @@ def claim_batch(*, size: int | None = None, prefer=()) -> list:
         ids += _recorded_candidates(size - len(ids), prefer)
         if not ids:
             return []
-        Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
+        claimed = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
             analysis_state=AnalysisState.ANALYSING, claimed_at=timezone.now(), claimed_by=token)
-    # Only what this token got: a concurrent claimer may have taken some first (SQLite).
+    if claimed == len(ids):  # all of them (always on PostgreSQL: the rows were locked for us)
+        return ids
+    # Only what this token got: a concurrent claimer took some first (SQLite).
     return list(Frame.objects.filter(claimed_by=token, analysis_state=AnalysisState.ANALYSING)
                 .values_list("pk", flat=True))
 
@@ -219,37 +223,97 @@ def _claims_in_flight() -> bool:
     return Frame.objects.filter(analysis_state=AnalysisState.ANALYSING).exists()
 
 
-def run(*, prefer=(), slice_s: float | None = None, max_batches: int | None = None,
-        idle_poll_s: float = 0.2) -> int:
+def _work_waiting() -> bool:
+    # One indexed EXISTS: cheap enough to poll every few milliseconds while lingering.
+    return Frame.objects.filter(analysis_state=AnalysisState.PENDING).exists()
+
+
+RECLAIM_EVERY_S = 1.0
+ALIVE_KEY = "gpu-scheduler:alive:"  # + worker name: a loop is running there
+ALIVE_REFRESH_S = 1.0
+
+
+def _mark_alive(worker: str) -> None:
+    # Lives as long as a claim (a loop that dies stops marking; its key expires with its claims).
+    cache.set(ALIVE_KEY + worker, time.time(), timeout=settings.GPU_CLAIM_LEASE_S)
+
+
+def loop_running() -> bool:
+    """Whether some worker's loop is running (so a new frame needs no task of its own)."""
+    return bool(cache.get(ALIVE_KEY + "any"))
+
+
+def _set_running(worker: str, running: bool) -> None:
+    if running:
+        _mark_alive(worker)
+        cache.set(ALIVE_KEY + "any", worker, timeout=settings.GPU_CLAIM_LEASE_S)
+    else:
+        cache.delete(ALIVE_KEY + worker)
+        if cache.get(ALIVE_KEY + "any") == worker:
+            cache.delete(ALIVE_KEY + "any")
+
+
+def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_batches: int | None = None,
+        idle_poll_s: float = 0.1) -> int:
     """The loop one GPU worker task runs: claim a batch, analyse it, repeat until nothing
     waits. Returns the number of frames analysed.
 
-    After ``slice_s`` seconds with work still waiting it queues itself again and returns, so
-    other tasks on the ``gpu`` queue (voice questions) run between batches. While other
-    workers hold claims it keeps polling (a claim may be a dead worker's, given back once
-    its lease ends), so a recording or room resumes without waiting for the broker.
+    ``linger_s``: when nothing waits, keep watching this long for the next frame (a room
+    streaming at 3 fps sends one every 333 ms) instead of ending, so a new frame is claimed
+    as soon as its commit wakes the loop (analysis.wakeup; at worst after ``idle_poll_s``),
+    rather than after a trip through the broker and a new task.
+    After ``slice_s`` seconds with work waiting (or claimed by other workers) it queues
+    itself again and returns, so other tasks on the ``gpu`` queue (voice questions) run
+    between batches. While other workers hold claims it keeps polling: a claim may be a
+    dead worker's, given back once its lease ends, so a recording or room resumes without
+    waiting for the broker's redelivery.
     """
     slice_s = settings.GPU_SCHEDULER_SLICE_S if slice_s is None else slice_s
-    started = time.monotonic()
+    worker = worker_name()
+    _set_running(worker, True)
+    try:
+        analysed = _loop(worker, prefer, slice_s, linger_s, max_batches, idle_poll_s)
+    finally:
+        _set_running(worker, False)
+    # A frame that arrived while the loop was ending saw it running and queued nothing:
+    # look once more now that the mark is gone (a frame committed after this sees no mark
+    # and queues a task itself).
+    if linger_s and _work_waiting():
+        _continue_later()
+    return analysed
+
+
+def _loop(worker, prefer, slice_s, linger_s, max_batches, idle_poll_s) -> int:
+    started = idle_since = last_mark = time.monotonic()
+    next_reclaim = 0.0
     analysed = batches = 0
     while max_batches is None or batches < max_batches:
-        reclaim_stale()
-        frame_ids = claim_batch(prefer=prefer)
-        if not frame_ids:
-            if not _claims_in_flight():
+        now = time.monotonic()
+        if now >= next_reclaim:
+            reclaim_stale()
+            next_reclaim = now + RECLAIM_EVERY_S
+        if now - last_mark >= ALIVE_REFRESH_S:
+            _set_running(worker, True)
+            last_mark = now
+        frame_ids = claim_batch(prefer=prefer) if _work_waiting() else []
+        if frame_ids:
+            counts = analyse_batch(frame_ids)
+            analysed += counts["analysed"] + counts["failed"]
+            batches += 1
+            idle_since = time.monotonic()
+            if idle_since - started > slice_s:
+                _continue_later()  # rooms are streaming: the loop goes on in a new task
                 break
-            if time.monotonic() - started > slice_s:
-                _continue_later()
-                break
-            time.sleep(idle_poll_s)
             continue
-        counts = analyse_batch(frame_ids)
-        analysed += counts["analysed"] + counts["failed"]
-        batches += 1
-        if time.monotonic() - started > slice_s:
-            if Frame.objects.filter(analysis_state=AnalysisState.PENDING).exists():
-                _continue_later()
+        busy_elsewhere = _claims_in_flight()
+        if not busy_elsewhere and time.monotonic() - idle_since >= linger_s:
             break
+        if time.monotonic() - started > slice_s:
+            # Still lingering (a room streamed moments ago) or others hold claims: a new
+            # task takes over behind the queue's other tasks, and lingers in its turn.
+            _continue_later()
+            break
+        wakeup.wait(idle_poll_s)
     return analysed
 
 

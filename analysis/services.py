@@ -180,8 +180,12 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
         except OutOfMemory as exc:
             results = [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
                        for item in inputs]
+        by_id = {str(f.pk): f for f in group}
         for result in results:
-            frame, _ = frame_record_result(frame_id=result.frame_id, result=result)
+            known = by_id.get(str(result.frame_id))
+            frame, _ = frame_record_result(frame_id=result.frame_id, result=result,
+                                           session_id=known.session_id if known else None,
+                                           source=known.source if known else None)
             counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
     counts["video_ids"] = sorted({str(f.video_id) for f in frames if f.video_id})
     return counts
@@ -191,6 +195,8 @@ def _record_live_proposals(frame: Frame, proposals, raw_output: str) -> list[Fin
     """Turn a live frame's detections into proposals, extending a still-proposed finding
     of the previous analysed frame (same category + location, within the merge gap)
     instead of repeating it. Returns the findings created or extended."""
+    if not proposals:
+        return []
     previous_ts = (
         Frame.objects.filter(session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.DONE,
                              timestamp_ms__lte=frame.timestamp_ms)
@@ -234,18 +240,21 @@ def failed_result(analyzer, item, message: str):
                           error=message, raw_output="", provenance=analyzer.provenance_base)
 
 
-def frame_record_result(*, frame_id, result) -> tuple[Frame, list[Finding]]:
+def frame_record_result(*, frame_id, result, session_id=None, source=None) -> tuple[Frame, list[Finding]]:
     """Record one analyzer result on its frame and, for live frames, turn its findings
     into proposals at once. (Recorded video frames keep their detections on the frame; the
     pipeline merges consecutive ones into timeline findings when the video is done.)
 
     Each finding's ``origin_key`` is "<frame id>:<index>", unique per session, so recording
-    the same result twice (a redelivered task) cannot duplicate a finding.
+    the same result twice (a redelivered task) cannot duplicate a finding. A caller that
+    has the frame's ``session_id`` and ``source`` at hand passes them (one query less per
+    live frame).
     """
     provenance = result.provenance.as_dict()
     created: list[Finding] = []
     with transaction.atomic():
-        session_id, source = Frame.objects.values_list("session_id", "source").get(pk=frame_id)
+        if session_id is None or source is None:
+            session_id, source = Frame.objects.values_list("session_id", "source").get(pk=frame_id)
         if source == FrameSource.LIVE:
             # A live result can race the sign-off. Lock the session row first, as sign-off
             # does (same order, no deadlock): the result is either recorded before the

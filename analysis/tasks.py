@@ -9,6 +9,7 @@ redelivered, and the services skip the frames already recorded.
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from .engine.errors import AnalyzerUnavailable
 
@@ -24,7 +25,7 @@ def analyze_frames(frame_ids: list[str]) -> int:
     """GPU queue: a recording's chunk of frames was sampled."""
     from . import scheduler
 
-    return scheduler.run(prefer=frame_ids)
+    return scheduler.run(prefer=frame_ids, linger_s=settings.GPU_SCHEDULER_LINGER_S)
 
 
 @shared_task(name="analysis.tasks.analyze_waiting", **_GPU_RETRY)
@@ -32,7 +33,7 @@ def analyze_waiting() -> int:
     """GPU queue: run the loop (a worker started, or a loop handed its worker back)."""
     from . import scheduler
 
-    return scheduler.run()
+    return scheduler.run(linger_s=settings.GPU_SCHEDULER_LINGER_S)
 
 
 @shared_task(name="analysis.tasks.process_video", acks_late=True, reject_on_worker_lost=True)
@@ -63,7 +64,7 @@ def analyze_live(session_id: str) -> int:
     """GPU queue: a live room has a frame waiting (every room's are served, not only this one's)."""
     from . import scheduler
 
-    return scheduler.run()
+    return scheduler.run(linger_s=settings.GPU_SCHEDULER_LINGER_S)
 
 
 @shared_task(name="analysis.tasks.analyze_clarify", acks_late=True, reject_on_worker_lost=True)

@@ -1,10 +1,15 @@
-"""A Celery worker whose analyzer sleeps a fixed time and returns a fixed valid result.
+"""A Celery worker whose analyzer sleeps like a batched model and returns a valid result.
 
 Benchmark-only: it replaces the model so that the load test measures the system's own
 overhead (WebSocket, validation, storage, scheduling, broker, broadcast), not the model.
-Usage: python benchmarks/fixed_delay_worker.py DELAY_MS [celery worker args...]
+A batch of n frames takes BASE_MS + n * PER_FRAME_MS (a GPU batch costs a fixed part plus
+a part per row); each result's provenance latency_ms is that batch's time, so a client can
+subtract the model's share from the end-to-end latency.
+
+Usage: python benchmarks/fixed_delay_worker.py BASE_MS PER_FRAME_MS [celery worker args...]
 """
 
+import dataclasses
 import os
 import sys
 import time
@@ -18,26 +23,29 @@ import django  # noqa: E402
 django.setup()
 
 from analysis import analyzer as analyzer_module  # noqa: E402
-from analysis.engine import AnalysisResult, Provenance, frame_model  # noqa: E402
+from analysis.engine import AnalysisResult, Provenance  # noqa: E402
+from analysis.engine.schemas import frame_model, live_model  # noqa: E402
 
-DELAY_S = float(sys.argv[1]) / 1000
-PROVENANCE = Provenance(backend="benchmark", model_id=f"fixed-delay-{sys.argv[1]}ms (benchmark only)",
-                        model_revision="-", prompt_version="-", latency_ms=int(DELAY_S * 1000), is_demo=True)
+BASE_S, PER_FRAME_S = float(sys.argv[1]) / 1000, float(sys.argv[2]) / 1000
+PROVENANCE = Provenance(backend="benchmark", model_id=f"stand-in {sys.argv[1]}+{sys.argv[2]}/frame ms (benchmark only)",
+                        model_revision="-", prompt_version="-", latency_ms=0, is_demo=True)
 
 
-class FixedDelayAnalyzer:
+class BatchedDelayAnalyzer:
     provenance_base = PROVENANCE
 
     def analyze(self, frames, procedure_type, kind="frame"):
-        time.sleep(DELAY_S * len(frames))
-        analysis = frame_model(procedure_type).model_validate({"image_adequacy": "adequate", "no_finding": True,
-                                                              "findings": []})
+        batch_s = BASE_S + PER_FRAME_S * len(frames)
+        time.sleep(batch_s)
+        schema = live_model(procedure_type) if kind == "live" else frame_model(procedure_type)
+        analysis = schema.model_validate({"image_adequacy": "adequate", "no_finding": True, "findings": []})
+        provenance = dataclasses.replace(PROVENANCE, latency_ms=round(batch_s * 1000))
         return [AnalysisResult(frame_id=f.frame_id, timestamp_ms=f.timestamp_ms, ok=True, analysis=analysis, error=None,
-                               raw_output="{}", provenance=PROVENANCE) for f in frames]
+                               raw_output="{}", provenance=provenance) for f in frames]
 
 
-analyzer_module.configured_analyzer = lambda: FixedDelayAnalyzer()
+analyzer_module.configured_analyzer = lambda: BatchedDelayAnalyzer()
 
 from medvision.celery import app  # noqa: E402
 
-app.worker_main(["worker", *sys.argv[2:]])
+app.worker_main(["worker", *sys.argv[3:]])

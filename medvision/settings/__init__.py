@@ -134,10 +134,22 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("TEST", {"NAME": str(VAR_DIR / f"test-medvision-{os.getpid()}.sqlite3")})
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("TEST", {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"})
-    # 0 by default: under ASGI, sync work runs in a thread pool and persistent connections
-    # pile up per thread (Django's docs advise against them in async deployments).
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0, minimum=0))
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # A connection pool per process (psycopg_pool, Django's "pool" option): opening a
+    # PostgreSQL connection costs milliseconds, and without a pool every live frame's
+    # database work in the web process and the worker's loop would pay it (the live load
+    # test measured ~55 ms of added latency per frame). Under ASGI a pool is the safe way to
+    # reuse connections (persistent ones pile up per thread; Django's docs advise against
+    # them in async deployments), so DB_CONN_MAX_AGE stays 0. DB_POOL=false turns it off.
+    if env.bool("DB_POOL", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=1, minimum=0),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=10, minimum=1),
+            "timeout": env.float("DB_POOL_TIMEOUT_S", default=10.0, minimum=0.1),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0, minimum=0))
+        DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: channel layer + celery broker ------------------------------------------------
@@ -312,6 +324,9 @@ ANALYZER_BATCH_SIZE = env.int("ANALYZER_BATCH_SIZE", default=4, minimum=1, maxim
 # is given back; a loop hands its worker back after the slice so voice questions get a turn.
 GPU_CLAIM_LEASE_S = env.float("GPU_CLAIM_LEASE_S", default=60.0, minimum=5.0)
 GPU_SCHEDULER_SLICE_S = env.float("GPU_SCHEDULER_SLICE_S", default=2.0, minimum=0.1)
+# How long an idle loop keeps watching for the next live frame before its task ends (a room
+# at 3 fps sends one every 333 ms): the next frame skips the broker round trip.
+GPU_SCHEDULER_LINGER_S = env.float("GPU_SCHEDULER_LINGER_S", default=1.0, minimum=0.0)
 ANALYZER_TIMEOUT_S = env.float("ANALYZER_TIMEOUT_S", default=60.0, minimum=0.1)
 ANALYZER_MAX_RETRIES = env.int("ANALYZER_MAX_RETRIES", default=2, minimum=0, maximum=10)
 # The local decode loop: fast (engine/fast) or reference (Hugging Face generate); auto = fast
