@@ -22,6 +22,7 @@ from .models import AnalysisState, Frame, FrameSource
 
 HEADER = struct.Struct(">Q")  # 8-byte big-endian media timestamp in ms, then the JPEG
 LIVE_CANCELLED = "Not analysed: the report was signed before the model reached this frame."
+STREAM_STOPPED = "Not analysed: the stream stopped (its socket closed) before the model reached this frame."
 
 
 class FrameRejected(ValueError):
@@ -87,6 +88,21 @@ def _enqueue(session_id) -> None:
     # (each frame of every room, while one loop serves them all).
     if not scheduler.loop_running():
         dispatch.send(dispatch.ANALYZE_LIVE, str(session_id))
+
+
+def live_stream_stopped(*, session_id) -> int:
+    """The room's streaming socket closed: its frame still waiting is not analysed (nobody
+    is watching for the result; the next stream starts with a fresh frame). Returns how
+    many were dropped."""
+    with transaction.atomic():
+        waiting = Frame.objects.filter(session_id=session_id, source=FrameSource.LIVE,
+                                       analysis_state=AnalysisState.PENDING)
+        ids = list(waiting.values_list("pk", flat=True))
+        dropped = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
+            analysis_state=AnalysisState.SKIPPED, analysis_error=STREAM_STOPPED)
+        scheduler.drop_images(Frame.objects.filter(pk__in=ids, analysis_error=STREAM_STOPPED)
+                              .values_list("pk", flat=True))
+    return dropped
 
 
 def live_frames_cancel(*, session: ProcedureSession) -> int:

@@ -89,7 +89,10 @@ def supersede(queryset) -> int:
         return 0
     count = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
         analysis_state=AnalysisState.SKIPPED, analysis_error=SUPERSEDED)
-    drop_images(ids)
+    # Only the frames this update skipped lose their JPEG: one a worker claimed in between
+    # is being analysed and needs it (skipped is final, so the set cannot change after this).
+    drop_images(Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.SKIPPED,
+                                     analysis_error=SUPERSEDED).values_list("pk", flat=True))
     return count
 
 
@@ -105,10 +108,11 @@ def reclaim_stale(now=None) -> int:
             newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
                 session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
             state = AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING
-            given_back += Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
+            updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
                 analysis_state=state, analysis_error=SUPERSEDED if newer_waiting else RECLAIMED,
                 claimed_at=None, claimed_by="")
-            if newer_waiting:
+            given_back += updated
+            if updated and newer_waiting:
                 drop_images([frame.pk])
     if given_back:
         logger.warning("Gave back %d frame(s) claimed more than %s s ago by a worker that stopped.",
@@ -180,10 +184,10 @@ def _release(frame_ids) -> None:
         for frame in Frame.objects.filter(pk__in=list(frame_ids), analysis_state=AnalysisState.ANALYSING):
             newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
                 session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
-            Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
+            updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
                 analysis_state=AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING,
                 analysis_error=SUPERSEDED if newer_waiting else "", claimed_at=None, claimed_by="")
-            if newer_waiting:
+            if updated and newer_waiting:
                 drop_images([frame.pk])
 
 

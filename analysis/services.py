@@ -169,17 +169,25 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
     for frame in frames:
         groups.setdefault((frame.session.procedure_type, frame.source), []).append(frame)
     for (procedure_type, source), group in groups.items():
-        inputs = [FrameInput(image=_load_image(f), timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)) for f in group]
+        inputs, results = [], []
+        for f in group:
+            try:
+                image = _load_image(f)
+            except (OSError, ValueError) as exc:  # its JPEG is gone or unreadable: that frame fails, not the batch
+                item = FrameInput(image=None, timestamp_ms=f.timestamp_ms, frame_id=str(f.pk))
+                results.append(failed_result(analyzer, item, f"The frame's image could not be read ({exc})."))
+                continue
+            inputs.append(FrameInput(image=image, timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)))
         # Live frames get the compact live answer (a few dozen decoding steps); recorded
         # frames the full one, with description and suggested next step.
         kind = "live" if source == FrameSource.LIVE else "frame"
         # The engine halves a batch on CUDA out-of-memory by itself; OutOfMemory here means
         # a single frame does not fit, which no retry will fix.
         try:
-            results = analyzer.analyze(inputs, procedure_type, kind)
+            results += analyzer.analyze(inputs, procedure_type, kind) if inputs else []
         except OutOfMemory as exc:
-            results = [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
-                       for item in inputs]
+            results += [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
+                        for item in inputs]
         by_id = {str(f.pk): f for f in group}
         for result in results:
             known = by_id.get(str(result.frame_id))

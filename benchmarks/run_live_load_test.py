@@ -1,6 +1,6 @@
 """Live load test: several rooms streaming JPEG frames at F fps for a bounded time against
 a real daphne + Redis + PostgreSQL + one GPU-queue worker (``-Q gpu -c 1``) whose analyzer is
-replaced by a batched stand-in (benchmarks/fixed_delay_worker.py: a batch of n frames takes
+replaced by a batched stand-in (testing/standin_worker.py: a batch of n frames takes
 BASE + n * PER_FRAME ms), so what is measured is the scheduler and the system's own overhead.
 
 For each room count (one after the other, same processes):
@@ -231,7 +231,7 @@ def main():
     logs.mkdir(parents=True, exist_ok=True)
     env = {**env, "ANALYZER_BATCH_SIZE": str(args.batch_size)}
     procs = [
-        subprocess.Popen([sys.executable, "benchmarks/fixed_delay_worker.py", str(args.base_ms), str(args.per_frame_ms),
+        subprocess.Popen([sys.executable, "testing/standin_worker.py", str(args.base_ms), str(args.per_frame_ms),
                           "-Q", "gpu,celery", "-c", "1", "--prefetch-multiplier", "1", "--without-mingle",
                           "--without-gossip", "-l", "WARNING"],
                          cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT),
@@ -253,7 +253,6 @@ def main():
                                             phase_s=i / (len(sessions) * args.fps))
                                        for i, s in enumerate(sessions)))
 
-            started = time.perf_counter()
             asyncio.run(run_all())
             runs.append(report(n_rooms, args, stats, args.seconds))
             time.sleep(2)

@@ -98,6 +98,21 @@ def celery_worker(tmp_path: Path, queues: str = "gpu,celery"):
         yield proc
 
 
+@contextlib.contextmanager
+def standin_worker(tmp_path: Path, name: str, *, base_ms: float, per_frame_ms: float, pool: str = "prefork",
+                   **env_extra):
+    """A ``-Q gpu -c 1`` worker process whose model is testing/standin_worker.py's stand-in
+    (services profile). Yields (process, path of its analysed-frame log)."""
+    log_ids = tmp_path / f"{name}.analysed"
+    log_path = tmp_path / f"{name}.log"
+    args = [sys.executable, "testing/standin_worker.py", str(base_ms), str(per_frame_ms), "-Q", "gpu", "-c", "1", "-P", pool,
+            "--prefetch-multiplier", "1", "-n", f"{name}-{os.getpid()}-{free_port()}@%h", "--without-mingle",
+            "--without-gossip", "-l", "INFO"]
+    env = server_env(CELERY_EMBEDDED_WORKER="false", STANDIN_LOG=str(log_ids), **env_extra)
+    with process(args, env, log_path, ready=lambda: "ready." in log_path.read_text(errors="replace")) as proc:
+        yield proc, log_ids
+
+
 def session_cookie_for(user) -> bytes:
     """A ``Cookie`` header value logging ``user`` in, for WebSocket tests that need the
     portal's cookie authentication (not a token)."""

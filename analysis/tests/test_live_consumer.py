@@ -343,3 +343,24 @@ def test_daphne_is_started_with_websocket_limits_that_fit_a_live_frame(settings)
     assert size > settings.LIVE_FRAME_MAX_BYTES + 8
     assert args[-1] == "medvision.asgi:application"
     assert daphne_arguments(["--websocket-max-message-size", "5", "app:x"]).count("--websocket-max-message-size") == 1
+
+
+async def test_a_room_that_disconnects_stops_being_scheduled(clinician, session, queued):
+    comm, _ = await connect(clinician, session)
+    await comm.send_to(bytes_data=frame_message(1000))
+    await next_of(comm, "status")
+    await comm.disconnect()
+    frame = await database_sync_to_async(Frame.objects.get)(session=session)
+    assert frame.analysis_state == "skipped" and "stream stopped" in frame.analysis_error
+    assert not frame.image  # nobody will analyse it: metadata only
+
+
+async def test_a_watcher_leaving_does_not_stop_the_stream(clinician, qa_user, session, queued):
+    owner, _ = await connect(clinician, session)
+    watcher, _ = await connect(qa_user, session)
+    await owner.send_to(bytes_data=frame_message(1000))
+    await next_of(owner, "status")
+    await watcher.disconnect()
+    frame = await database_sync_to_async(Frame.objects.get)(session=session)
+    assert frame.analysis_state == "pending"
+    await owner.disconnect()

@@ -222,3 +222,28 @@ def test_a_session_signed_while_its_frame_is_in_a_batch_gets_no_late_findings(cl
     scheduler.analyse_batch(claimed)
     assert Finding.objects.filter(session=session).count() == 0
     assert Frame.objects.get(pk=frame.pk).analysis_state == AnalysisState.SKIPPED
+
+
+def test_a_frame_claimed_while_a_newer_one_arrives_keeps_its_jpeg(session, analyzer,
+                                                                 django_capture_on_commit_callbacks):
+    # The race the services-profile test found: the submitter lists the waiting frames, a
+    # worker claims one of them, then the submitter marks "them" superseded. Only the frames
+    # it actually skipped may lose their image; the claimed one is on the model.
+    frame = stream(session, 1000)
+    assert scheduler.claim_batch() == [frame.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert scheduler.supersede(Frame.objects.filter(pk=frame.pk)) == 0
+    frame.refresh_from_db()
+    assert frame.analysis_state == AnalysisState.ANALYSING and frame.image and os.path.exists(frame.image.path)
+
+
+def test_one_unreadable_frame_fails_alone_not_its_batch(clinician, analyzer, settings):
+    settings.ANALYZER_BATCH_SIZE = 4
+    sessions = rooms(3, clinician)
+    frames = [stream(s, 1000) for s in sessions]
+    frames[1].image.delete(save=False)  # its JPEG is gone (disk trouble, an operator's cleanup)
+    assert scheduler.run() == 3
+    states = {f.pk: Frame.objects.get(pk=f.pk) for f in frames}
+    assert states[frames[1].pk].analysis_state == AnalysisState.FAILED
+    assert "image could not be read" in states[frames[1].pk].analysis_error
+    assert [states[f.pk].analysis_state for f in (frames[0], frames[2])] == [AnalysisState.DONE] * 2
