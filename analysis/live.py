@@ -43,7 +43,7 @@ class ParsedFrame:
 
 
 def parse_live_frame(payload: bytes) -> ParsedFrame:
-    from .media.jpeg import InvalidImage, decode_jpeg
+    from .media.jpeg import InvalidImage, check_jpeg
 
     if len(payload) > settings.LIVE_FRAME_MAX_BYTES + HEADER.size:
         raise FrameRejected("too_large", f"Frame is {len(payload)} bytes; at most {settings.LIVE_FRAME_MAX_BYTES} "
@@ -55,10 +55,9 @@ def parse_live_frame(payload: bytes) -> ParsedFrame:
         raise FrameRejected("bad_timestamp", f"Timestamp {timestamp_ms} ms is beyond 48 hours; send media time in ms.")
     jpeg = payload[HEADER.size:]
     try:
-        image = decode_jpeg(jpeg, max_pixels=settings.LIVE_FRAME_MAX_SIDE ** 2)
+        width, height = check_jpeg(jpeg, max_pixels=settings.LIVE_FRAME_MAX_SIDE ** 2)
     except InvalidImage as exc:
         raise FrameRejected("bad_image", f"The frame is not a usable JPEG: {exc}.") from None
-    height, width = image.shape[:2]
     if max(width, height) > settings.LIVE_FRAME_MAX_SIDE or min(width, height) < settings.LIVE_FRAME_MIN_SIDE:
         raise FrameRejected("bad_dimensions", f"Frame is {width}x{height}; sides must be between "
                                               f"{settings.LIVE_FRAME_MIN_SIDE} and {settings.LIVE_FRAME_MAX_SIDE} px.")

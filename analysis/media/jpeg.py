@@ -58,3 +58,29 @@ def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
         raise InvalidImage(f"the JPEG could not be decoded: {exc}") from exc
+
+
+def check_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """Validate JPEG bytes as ``decode_jpeg`` does and return (width, height), decoding at
+    1/8 scale: libjpeg still reads every byte of the entropy-coded data (a truncated or
+    corrupt stream fails just the same) but skips most of the pixel work, which is what a
+    web process receiving many live frames a second pays for. The model's worker decodes
+    the stored frame in full."""
+    if not data:
+        raise InvalidImage("empty image data")
+    if data[:3] != b"\xff\xd8\xff":
+        raise InvalidImage("not a JPEG (it does not start with a JPEG SOI marker)")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format != "JPEG":
+                raise InvalidImage(f"not a JPEG (Pillow sees {img.format})")
+            width, height = img.size
+            if width * height > max_pixels:
+                raise InvalidImage(f"image is {width}x{height}; at most {max_pixels} pixels are accepted")
+            img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            img.load()
+            return width, height
+    except InvalidImage:
+        raise
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
+        raise InvalidImage(f"the JPEG could not be decoded: {exc}") from exc

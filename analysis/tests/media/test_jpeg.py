@@ -64,3 +64,17 @@ def test_decode_rejects_non_jpegs_truncation_and_huge_images():
         decode_jpeg(data[: len(data) // 3])
     with pytest.raises(InvalidImage, match="at most 1000 pixels"):
         decode_jpeg(data, max_pixels=1000)
+
+
+def test_the_quick_check_refuses_what_the_full_decode_refuses_and_reads_the_size():
+    from analysis.media.jpeg import check_jpeg
+
+    data = encode_jpeg(_smooth())
+    assert check_jpeg(data) == (160, 120)
+    png = io.BytesIO()
+    Image.fromarray(_smooth()).save(png, "PNG")
+    for bad in (png.getvalue(), b"", data[: len(data) // 3], data[:2] + b"\x00" * 50):
+        with pytest.raises(InvalidImage):
+            check_jpeg(bad)
+    with pytest.raises(InvalidImage, match="pixels"):
+        check_jpeg(data, max_pixels=1000)
