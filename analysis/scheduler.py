@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -200,27 +201,77 @@ def _fail(frame_ids, exc: Exception) -> None:
             publish_after_commit(frame.session_id, FrameChanged(frame_event(frame)))
 
 
-def analyse_batch(frame_ids) -> dict:
-    """Analyse claimed frames and move their recordings on. A batch never stays "being
-    analysed" when its analysis raises: it is given back if the analyzer is unavailable
-    (the task retries), else recorded as failed with the reason (a live stream must not
-    stall on one bad frame)."""
-    from . import pipeline
-
+def _infer(frame_ids):
+    """The model's part of a batch. Returns the results to record, or None when the batch
+    was recorded as failed. Never leaves it "being analysed": given back if the analyzer
+    is unavailable (the task retries), else recorded as failed with the reason (a live
+    stream must not stall on one bad batch)."""
     try:
-        counts = services.frames_analyze(frame_ids=frame_ids, states=(AnalysisState.ANALYSING,))
+        return services.frames_infer(frame_ids=frame_ids, states=(AnalysisState.ANALYSING,))
     except AnalyzerUnavailable:
         _release(frame_ids)
         raise
     except Exception as exc:  # noqa: BLE001 - recorded on the frames and logged; the loop goes on
         logger.exception("A batch of %d frame(s) could not be analysed", len(frame_ids))
         _fail(frame_ids, exc)
-        counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0, "video_ids": sorted(
-            {str(v) for v in Frame.objects.filter(pk__in=frame_ids, video__isnull=False)
-             .values_list("video_id", flat=True)})}
-    for video_id in counts["video_ids"]:
+        return None
+
+
+def _record(frame_ids, inferred) -> dict:
+    """The database's part of a batch: results written, recordings moved on."""
+    from . import pipeline
+
+    if inferred is None:
+        counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0}
+    else:
+        try:
+            counts = services.frames_record(inferred)
+        except Exception as exc:  # noqa: BLE001 - the frames not yet recorded are marked failed
+            logger.exception("The results of a batch of %d frame(s) could not be recorded", len(frame_ids))
+            _fail(frame_ids, exc)
+            counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0}
+    video_ids = sorted({str(v) for v in Frame.objects.filter(pk__in=list(frame_ids), video__isnull=False)
+                        .values_list("video_id", flat=True)})
+    for video_id in video_ids:
         pipeline.video_check_complete(video_id)
-    return counts
+    return {**counts, "video_ids": video_ids}
+
+
+def analyse_batch(frame_ids) -> dict:
+    """Analyse claimed frames, record the results and move their recordings on."""
+    return _record(frame_ids, _infer(frame_ids))
+
+
+class _Recorder:
+    """Records batch k in a thread while the model runs batch k+1: our database work per
+    frame (results, findings, events) overlaps the GPU's instead of adding to it. One batch
+    at a time and in order, so a room's findings still follow its frames."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+
+    def submit(self, frame_ids, inferred) -> None:
+        self.wait()
+        if connection.in_atomic_block:
+            # The caller holds a transaction (a test, a caller's atomic block): another
+            # connection could not see its rows, so record here, in order.
+            _record(frame_ids, inferred)
+            return
+        self._thread = threading.Thread(target=self._run, args=(frame_ids, inferred), name="gpu-recorder",
+                                        daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _run(frame_ids, inferred) -> None:
+        try:
+            _record(frame_ids, inferred)
+        finally:
+            connection.close()  # this thread's connection goes back (to the pool)
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 def _claims_in_flight() -> bool:
@@ -274,10 +325,12 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     """
     slice_s = settings.GPU_SCHEDULER_SLICE_S if slice_s is None else slice_s
     worker = worker_name()
+    recorder = _Recorder()
     _set_running(worker, True)
     try:
-        analysed = _loop(worker, prefer, slice_s, linger_s, max_batches, idle_poll_s)
+        analysed = _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s)
     finally:
+        recorder.wait()
         _set_running(worker, False)
     # A frame that arrived while the loop was ending saw it running and queued nothing:
     # look once more now that the mark is gone (a frame committed after this sees no mark
@@ -287,7 +340,7 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     return analysed
 
 
-def _loop(worker, prefer, slice_s, linger_s, max_batches, idle_poll_s) -> int:
+def _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s) -> int:
     started = idle_since = last_mark = time.monotonic()
     next_reclaim = 0.0
     analysed = batches = 0
@@ -301,8 +354,9 @@ def _loop(worker, prefer, slice_s, linger_s, max_batches, idle_poll_s) -> int:
             last_mark = now
         frame_ids = claim_batch(prefer=prefer) if _work_waiting() else []
         if frame_ids:
-            counts = analyse_batch(frame_ids)
-            analysed += counts["analysed"] + counts["failed"]
+            inferred = _infer(frame_ids)
+            recorder.submit(frame_ids, inferred)
+            analysed += len(frame_ids)
             batches += 1
             idle_since = time.monotonic()
             if idle_since - started > slice_s:

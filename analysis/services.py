@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -152,6 +153,22 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
     ``"video_ids"``, the recordings whose frames were analysed (the caller moves them on:
     ``pipeline.video_check_complete``).
     """
+    inferred = frames_infer(frame_ids=frame_ids, states=states)
+    return frames_record(inferred)
+
+
+@dataclass
+class Inferred:
+    """A batch between the model and the database: the frames and the model's results."""
+
+    frames: list
+    results: list
+    skipped: int
+
+
+def frames_infer(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,)) -> Inferred:
+    """Load the frames among ``frame_ids`` that are in ``states`` and run the model on them
+    (nothing is written). The scheduler records one batch while the model runs the next."""
     from .analyzer import configured_analyzer
     from .engine import FrameInput, OutOfMemory
 
@@ -160,16 +177,16 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
         .select_related("session").order_by("session_id", "timestamp_ms")
     )
     if not frames:
-        return {"analysed": 0, "failed": 0, "skipped": len(frame_ids), "video_ids": []}
+        return Inferred(frames=[], results=[], skipped=len(frame_ids))
     analyzer = configured_analyzer()
-    counts = {"analysed": 0, "failed": 0, "skipped": len(frame_ids) - len(frames)}
+    results = []
     # One model call per (procedure type, kind): the prompt depends on nothing else, so the
     # scheduler's batch of several rooms' live frames goes to the GPU as one batch.
     groups: dict = {}
     for frame in frames:
         groups.setdefault((frame.session.procedure_type, frame.source), []).append(frame)
     for (procedure_type, source), group in groups.items():
-        inputs, results = [], []
+        inputs = []
         for f in group:
             try:
                 image = _load_image(f)
@@ -188,14 +205,21 @@ def frames_analyze(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,))
         except OutOfMemory as exc:
             results += [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
                         for item in inputs]
-        by_id = {str(f.pk): f for f in group}
-        for result in results:
-            known = by_id.get(str(result.frame_id))
-            frame, _ = frame_record_result(frame_id=result.frame_id, result=result,
-                                           session_id=known.session_id if known else None,
-                                           source=known.source if known else None)
-            counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
-    counts["video_ids"] = sorted({str(f.video_id) for f in frames if f.video_id})
+    return Inferred(frames=frames, results=results, skipped=len(frame_ids) - len(frames))
+
+
+def frames_record(inferred: Inferred) -> dict:
+    """Write a batch's results (each frame in its own transaction, idempotent); the counts
+    as ``frames_analyze`` returns them."""
+    counts = {"analysed": 0, "failed": 0, "skipped": inferred.skipped}
+    by_id = {str(f.pk): f for f in inferred.frames}
+    for result in inferred.results:
+        known = by_id.get(str(result.frame_id))
+        frame, _ = frame_record_result(frame_id=result.frame_id, result=result,
+                                       session_id=known.session_id if known else None,
+                                       source=known.source if known else None)
+        counts["analysed" if frame.analysis_state == AnalysisState.DONE else "failed"] += 1
+    counts["video_ids"] = sorted({str(f.video_id) for f in inferred.frames if f.video_id})
     return counts
 
 
