@@ -326,9 +326,14 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     slice_s = settings.GPU_SCHEDULER_SLICE_S if slice_s is None else slice_s
     worker = worker_name()
     recorder = _Recorder()
+    # (Only when there is work: a loop that starts idle does not load the model for nothing.)
+    batcher = _stepwise_batcher() if max_batches is None and _work_waiting() else None
     _set_running(worker, True)
     try:
-        analysed = _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s)
+        if batcher is not None:
+            analysed = _loop_stepwise(worker, batcher, recorder, prefer, slice_s, linger_s, idle_poll_s)
+        else:
+            analysed = _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s)
     finally:
         recorder.wait()
         _set_running(worker, False)
@@ -382,3 +387,95 @@ def _continue_later() -> None:
 
     if not app.conf.task_always_eager:
         dispatch.send(dispatch.SCHEDULE)
+
+
+def _stepwise_batcher():
+    """The analyzer's step-wise batcher, when it has one (the fast engine): new frames then
+    join the rows being decoded between two decoding steps instead of waiting for the whole
+    batch. None for analyzers that answer a batch per call (reference, remote, stand-ins)."""
+    from . import analyzer as analyzer_module
+
+    if not settings.GPU_SCHEDULER_STEPWISE:
+        return None
+    make = getattr(analyzer_module.configured_analyzer(), "batcher", None)
+    return make() if callable(make) else None
+
+
+def _admit(batcher, frame_ids, rows: dict, recorder) -> None:
+    from . import analyzer as analyzer_module
+
+    analyzer = analyzer_module.configured_analyzer()
+    frames = list(Frame.objects.filter(pk__in=list(frame_ids), analysis_state=AnalysisState.ANALYSING)
+                  .select_related("session"))
+    inputs, unreadable = services.frame_inputs(analyzer, frames)
+    by_id = {str(f.pk): f for f in frames}
+    if unreadable:
+        failed = [by_id[r.frame_id] for r in unreadable]
+        recorder.submit([f.pk for f in failed], services.Inferred(frames=failed, results=unreadable, skipped=0))
+    for item in inputs:
+        frame = by_id[item.frame_id]
+        try:
+            number = batcher.submit(item, frame.session.procedure_type, services.answer_kind(frame.source))
+        except Exception as exc:  # noqa: BLE001 - a frame the engine refuses fails alone
+            logger.exception("Frame %s could not be admitted to the model", frame.pk)
+            _fail([frame.pk], exc)
+            continue
+        rows[number] = frame
+
+
+def _loop_stepwise(worker, batcher, recorder, prefer, slice_s, linger_s, idle_poll_s) -> int:
+    """``_loop`` for a step-wise engine: before every decoding step, claim frames for the
+    free rows (live rooms first, as for a batch), so a live frame starts decoding at the
+    next step rather than after the rows in flight finish; each finished row is recorded
+    at once. At the end of its slice the loop admits nothing more, finishes its rows, then
+    hands over like ``_loop``."""
+    size = settings.ANALYZER_BATCH_SIZE
+    rows: dict = {}
+    started = idle_since = last_mark = time.monotonic()
+    next_reclaim = 0.0
+    analysed = 0
+    stopping = False
+    while True:
+        now = time.monotonic()
+        if now >= next_reclaim:
+            reclaim_stale()
+            next_reclaim = now + RECLAIM_EVERY_S
+        if now - last_mark >= ALIVE_REFRESH_S:
+            _set_running(worker, True)
+            last_mark = now
+        if not stopping and len(rows) < size and _work_waiting():
+            frame_ids = claim_batch(size=size - len(rows), prefer=prefer)
+            if frame_ids:
+                _admit(batcher, frame_ids, rows, recorder)
+        if rows:
+            try:
+                finished = batcher.step()
+            except AnalyzerUnavailable:
+                _release([f.pk for f in rows.values()])
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded on the frames; the loop goes on
+                logger.exception("A decoding step failed for %d frame(s)", len(rows))
+                _fail([f.pk for f in rows.values()], exc)
+                rows.clear()
+                continue
+            for number, result in finished.items():
+                frame = rows.pop(number, None)
+                if frame is None:
+                    continue
+                recorder.submit([frame.pk], services.Inferred(frames=[frame], results=[result], skipped=0))
+                analysed += 1
+            idle_since = time.monotonic()
+            if idle_since - started > slice_s:
+                stopping = True
+            continue
+        if stopping:
+            _continue_later()
+            break
+        busy_elsewhere = _claims_in_flight()
+        if not busy_elsewhere and time.monotonic() - idle_since >= linger_s:
+            break
+        if time.monotonic() - started > slice_s:
+            _continue_later()
+            break
+        wakeup.wait(idle_poll_s)
+    return analysed

@@ -170,7 +170,7 @@ def frames_infer(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,)) -
     """Load the frames among ``frame_ids`` that are in ``states`` and run the model on them
     (nothing is written). The scheduler records one batch while the model runs the next."""
     from .analyzer import configured_analyzer
-    from .engine import FrameInput, OutOfMemory
+    from .engine import OutOfMemory
 
     frames = list(
         Frame.objects.filter(pk__in=frame_ids, analysis_state__in=states)
@@ -186,26 +186,39 @@ def frames_infer(*, frame_ids: list, states: tuple = (AnalysisState.PENDING,)) -
     for frame in frames:
         groups.setdefault((frame.session.procedure_type, frame.source), []).append(frame)
     for (procedure_type, source), group in groups.items():
-        inputs = []
-        for f in group:
-            try:
-                image = _load_image(f)
-            except (OSError, ValueError) as exc:  # its JPEG is gone or unreadable: that frame fails, not the batch
-                item = FrameInput(image=None, timestamp_ms=f.timestamp_ms, frame_id=str(f.pk))
-                results.append(failed_result(analyzer, item, f"The frame's image could not be read ({exc})."))
-                continue
-            inputs.append(FrameInput(image=image, timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)))
-        # Live frames get the compact live answer (a few dozen decoding steps); recorded
-        # frames the full one, with description and suggested next step.
-        kind = "live" if source == FrameSource.LIVE else "frame"
+        inputs, unreadable = frame_inputs(analyzer, group)
+        results += unreadable
         # The engine halves a batch on CUDA out-of-memory by itself; OutOfMemory here means
         # a single frame does not fit, which no retry will fix.
         try:
-            results += analyzer.analyze(inputs, procedure_type, kind) if inputs else []
+            results += analyzer.analyze(inputs, procedure_type, answer_kind(source)) if inputs else []
         except OutOfMemory as exc:
             results += [failed_result(analyzer, item, f"The GPU ran out of memory on this frame: {exc}")
                         for item in inputs]
     return Inferred(frames=frames, results=results, skipped=len(frame_ids) - len(frames))
+
+
+def answer_kind(source: str) -> str:
+    # Live frames get the compact live answer (a few dozen decoding steps); recorded frames
+    # the full one, with description and suggested next step.
+    return "live" if source == FrameSource.LIVE else "frame"
+
+
+def frame_inputs(analyzer, frames) -> tuple[list, list]:
+    """The model's inputs for ``frames``, and a failed result for each whose JPEG is gone
+    or unreadable (that frame fails, not its batch)."""
+    from .engine import FrameInput
+
+    inputs, unreadable = [], []
+    for f in frames:
+        try:
+            image = _load_image(f)
+        except (OSError, ValueError) as exc:
+            item = FrameInput(image=None, timestamp_ms=f.timestamp_ms, frame_id=str(f.pk))
+            unreadable.append(failed_result(analyzer, item, f"The frame's image could not be read ({exc})."))
+            continue
+        inputs.append(FrameInput(image=image, timestamp_ms=f.timestamp_ms, frame_id=str(f.pk)))
+    return inputs, unreadable
 
 
 def frames_record(inferred: Inferred) -> dict:

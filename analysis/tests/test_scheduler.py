@@ -247,3 +247,82 @@ def test_one_unreadable_frame_fails_alone_not_its_batch(clinician, analyzer, set
     assert states[frames[1].pk].analysis_state == AnalysisState.FAILED
     assert "image could not be read" in states[frames[1].pk].analysis_error
     assert [states[f.pk].analysis_state for f in (frames[0], frames[2])] == [AnalysisState.DONE] * 2
+
+
+class StepwiseAnalyzer(RecordingAnalyzer):
+    """A step-wise engine stand-in: each row needs ``steps`` decoding steps; ``step()``
+    returns the rows that finished, as the fast engine's ContinuousBatcher does."""
+
+    def __init__(self, steps=3, on_step=None):
+        super().__init__()
+        self.steps, self.on_step = steps, on_step
+        self.admitted_at: dict[str, int] = {}  # frame id -> step number when it joined
+        self.step_count = 0
+
+    def batcher(self):
+        analyzer = self
+
+        class Batcher:
+            def __init__(self):
+                self.rows = {}  # number -> [item, kind, steps left]
+
+            def submit(self, item, procedure_type, kind):
+                number = len(analyzer.admitted_at)
+                analyzer.admitted_at[item.frame_id] = analyzer.step_count
+                self.rows[number] = [item, procedure_type, kind, analyzer.steps]
+                return number
+
+            def step(self):
+                analyzer.step_count += 1
+                if analyzer.on_step:
+                    analyzer.on_step(analyzer.step_count)
+                done = {}
+                for number, row in list(self.rows.items()):
+                    row[3] -= 1
+                    if row[3] == 0:
+                        item, procedure_type, kind, _ = self.rows.pop(number)
+                        done[number] = FakeAnalyzer.analyze(analyzer, [item], procedure_type, kind)[0]
+                return done
+
+        return Batcher()
+
+
+def test_with_a_stepwise_engine_a_new_rooms_frame_joins_between_decoding_steps(clinician, monkeypatch, settings):
+    settings.ANALYZER_BATCH_SIZE = 4
+    sessions = rooms(2, clinician)
+    late = {}
+
+    def second_room_streams_at_step_1(step):
+        if step == 1:
+            late["frame"] = stream(sessions[1], 1000)  # arrives while the first room's row decodes
+
+    analyzer = StepwiseAnalyzer(steps=3, on_step=second_room_streams_at_step_1)
+    monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
+    first = stream(sessions[0], 1000)
+    assert scheduler.run() == 2
+    # The late frame started decoding at the next step (1), not after the first row's 3 steps.
+    assert analyzer.admitted_at == {str(first.pk): 0, str(late["frame"].pk): 1}
+    assert analyzer.step_count == 4  # 3 steps for the first row, overlapping 3 for the second
+    assert all(Finding.objects.filter(session=s).count() == 1 for s in sessions)
+    assert Frame.objects.filter(analysis_state=AnalysisState.DONE).count() == 2
+
+
+def test_the_demo_fast_engine_is_driven_step_wise(clinician, monkeypatch, settings, demo_model_dir):
+    # The real fast engine (demo weights, CPU): the loop uses its step-wise batcher, and every
+    # room's frame gets a validated result with the engine's provenance.
+    from analysis.engine import reset_analyzers
+
+    settings.DEMO_MODEL_DIR = demo_model_dir
+    settings.ANALYZER_BACKEND = "demo"
+    reset_analyzers()
+    used = []
+    original = scheduler._loop_stepwise
+    monkeypatch.setattr(scheduler, "_loop_stepwise", lambda *a, **k: used.append(True) or original(*a, **k))
+    sessions = rooms(3, clinician)
+    frames = [stream(s, 1000) for s in sessions]
+    assert scheduler.run() == 3
+    assert used == [True]
+    for frame in frames:
+        frame.refresh_from_db()
+        assert frame.analysis_state == AnalysisState.DONE and frame.backend == "demo" and frame.is_demo
+        assert "fast" in frame.generation_params.get("engine", "")

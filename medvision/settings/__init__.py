@@ -327,6 +327,9 @@ GPU_SCHEDULER_SLICE_S = env.float("GPU_SCHEDULER_SLICE_S", default=2.0, minimum=
 # How long an idle loop keeps watching for the next live frame before its task ends (a room
 # at 3 fps sends one every 333 ms): the next frame skips the broker round trip.
 GPU_SCHEDULER_LINGER_S = env.float("GPU_SCHEDULER_LINGER_S", default=1.0, minimum=0.0)
+# With a step-wise engine (the fast one), frames join the rows in flight between decoding
+# steps; false: one batch per call, as with the other engines.
+GPU_SCHEDULER_STEPWISE = env.bool("GPU_SCHEDULER_STEPWISE", default=True)
 ANALYZER_TIMEOUT_S = env.float("ANALYZER_TIMEOUT_S", default=60.0, minimum=0.1)
 ANALYZER_MAX_RETRIES = env.int("ANALYZER_MAX_RETRIES", default=2, minimum=0, maximum=10)
 # The local decode loop: fast (engine/fast) or reference (Hugging Face generate); auto = fast
