@@ -345,38 +345,62 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     return analysed
 
 
+class _Pacing:
+    """The timing rules both loops share: housekeeping every so often (give back dead
+    workers' claims, keep the "a loop runs" mark fresh), the slice, and what an idle loop
+    does (linger, hand over, or end)."""
+
+    def __init__(self, worker: str, slice_s: float, linger_s: float, idle_poll_s: float):
+        self.worker, self.slice_s, self.linger_s, self.idle_poll_s = worker, slice_s, linger_s, idle_poll_s
+        self.started = self.idle_since = self.last_mark = time.monotonic()
+        self.next_reclaim = 0.0
+
+    def housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_reclaim:
+            reclaim_stale()
+            self.next_reclaim = now + RECLAIM_EVERY_S
+        if now - self.last_mark >= ALIVE_REFRESH_S:
+            _set_running(self.worker, True)
+            self.last_mark = now
+
+    def worked(self) -> bool:
+        """Note that work was done; True once the slice is used up."""
+        self.idle_since = time.monotonic()
+        return self.idle_since - self.started > self.slice_s
+
+    def idle_ends_loop(self) -> bool:
+        """Nothing to claim now: True to end the loop (queueing a successor where work may
+        come), else wait for a wake-up."""
+        busy_elsewhere = _claims_in_flight()
+        if not busy_elsewhere and time.monotonic() - self.idle_since >= self.linger_s:
+            return True
+        if time.monotonic() - self.started > self.slice_s:
+            # Still lingering (a room streamed moments ago) or others hold claims: a new
+            # task takes over behind the queue's other tasks, and lingers in its turn.
+            _continue_later()
+            return True
+        wakeup.wait(self.idle_poll_s)
+        return False
+
+
 def _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s) -> int:
-    started = idle_since = last_mark = time.monotonic()
-    next_reclaim = 0.0
+    pacing = _Pacing(worker, slice_s, linger_s, idle_poll_s)
     analysed = batches = 0
     while max_batches is None or batches < max_batches:
-        now = time.monotonic()
-        if now >= next_reclaim:
-            reclaim_stale()
-            next_reclaim = now + RECLAIM_EVERY_S
-        if now - last_mark >= ALIVE_REFRESH_S:
-            _set_running(worker, True)
-            last_mark = now
+        pacing.housekeeping()
         frame_ids = claim_batch(prefer=prefer) if _work_waiting() else []
         if frame_ids:
             inferred = _infer(frame_ids)
             recorder.submit(frame_ids, inferred)
             analysed += len(frame_ids)
             batches += 1
-            idle_since = time.monotonic()
-            if idle_since - started > slice_s:
+            if pacing.worked():
                 _continue_later()  # rooms are streaming: the loop goes on in a new task
                 break
             continue
-        busy_elsewhere = _claims_in_flight()
-        if not busy_elsewhere and time.monotonic() - idle_since >= linger_s:
+        if pacing.idle_ends_loop():
             break
-        if time.monotonic() - started > slice_s:
-            # Still lingering (a room streamed moments ago) or others hold claims: a new
-            # task takes over behind the queue's other tasks, and lingers in its turn.
-            _continue_later()
-            break
-        wakeup.wait(idle_poll_s)
     return analysed
 
 
@@ -431,18 +455,11 @@ def _loop_stepwise(worker, batcher, recorder, prefer, slice_s, linger_s, idle_po
     hands over like ``_loop``."""
     size = settings.ANALYZER_BATCH_SIZE
     rows: dict = {}
-    started = idle_since = last_mark = time.monotonic()
-    next_reclaim = 0.0
+    pacing = _Pacing(worker, slice_s, linger_s, idle_poll_s)
     analysed = 0
     stopping = False
     while True:
-        now = time.monotonic()
-        if now >= next_reclaim:
-            reclaim_stale()
-            next_reclaim = now + RECLAIM_EVERY_S
-        if now - last_mark >= ALIVE_REFRESH_S:
-            _set_running(worker, True)
-            last_mark = now
+        pacing.housekeeping()
         if not stopping and len(rows) < size and _work_waiting():
             frame_ids = claim_batch(size=size - len(rows), prefer=prefer)
             if frame_ids:
@@ -464,18 +481,12 @@ def _loop_stepwise(worker, batcher, recorder, prefer, slice_s, linger_s, idle_po
                     continue
                 recorder.submit([frame.pk], services.Inferred(frames=[frame], results=[result], skipped=0))
                 analysed += 1
-            idle_since = time.monotonic()
-            if idle_since - started > slice_s:
-                stopping = True
+            if pacing.worked():
+                stopping = True  # admit no more; finish the rows in flight, then hand over
             continue
         if stopping:
             _continue_later()
             break
-        busy_elsewhere = _claims_in_flight()
-        if not busy_elsewhere and time.monotonic() - idle_since >= linger_s:
+        if pacing.idle_ends_loop():
             break
-        if time.monotonic() - started > slice_s:
-            _continue_later()
-            break
-        wakeup.wait(idle_poll_s)
     return analysed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import numpy as np
@@ -40,8 +41,11 @@ def encode_jpeg(image: np.ndarray, quality: int = 85, max_side: int | None = Non
     return buf.getvalue()
 
 
-def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode JPEG bytes to an (H, W, 3) uint8 RGB array, refusing non-JPEGs and huge images."""
+@contextlib.contextmanager
+def _opened_jpeg(data: bytes, max_pixels: int):
+    """The checks both readers share: a JPEG by its bytes and by Pillow, and not too many
+    pixels (read from the header, before any pixel is decoded); Pillow's own errors on bad
+    data become InvalidImage."""
     if not data:
         raise InvalidImage("empty image data")
     if data[:3] != b"\xff\xd8\xff":
@@ -50,14 +54,19 @@ def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         with Image.open(io.BytesIO(data)) as img:
             if img.format != "JPEG":
                 raise InvalidImage(f"not a JPEG (Pillow sees {img.format})")
-            # Header-only size check before the pixels are decoded.
             if img.width * img.height > max_pixels:
                 raise InvalidImage(f"image is {img.width}x{img.height}; at most {max_pixels} pixels are accepted")
-            return np.asarray(img.convert("RGB"))
+            yield img
     except InvalidImage:
         raise
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
         raise InvalidImage(f"the JPEG could not be decoded: {exc}") from exc
+
+
+def decode_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode JPEG bytes to an (H, W, 3) uint8 RGB array, refusing non-JPEGs and huge images."""
+    with _opened_jpeg(data, max_pixels) as img:
+        return np.asarray(img.convert("RGB"))
 
 
 def check_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -66,21 +75,8 @@ def check_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[in
     corrupt stream fails just the same) but skips most of the pixel work, which is what a
     web process receiving many live frames a second pays for. The model's worker decodes
     the stored frame in full."""
-    if not data:
-        raise InvalidImage("empty image data")
-    if data[:3] != b"\xff\xd8\xff":
-        raise InvalidImage("not a JPEG (it does not start with a JPEG SOI marker)")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format != "JPEG":
-                raise InvalidImage(f"not a JPEG (Pillow sees {img.format})")
-            width, height = img.size
-            if width * height > max_pixels:
-                raise InvalidImage(f"image is {width}x{height}; at most {max_pixels} pixels are accepted")
-            img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            img.load()
-            return width, height
-    except InvalidImage:
-        raise
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... on bad data
-        raise InvalidImage(f"the JPEG could not be decoded: {exc}") from exc
+    with _opened_jpeg(data, max_pixels) as img:
+        width, height = img.size
+        img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+        img.load()
+        return width, height
