@@ -27,12 +27,14 @@ broker's visibility timeout. Recording a result stays idempotent (services).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -284,6 +286,7 @@ def _work_waiting() -> bool:
 
 
 RECLAIM_EVERY_S = 1.0
+_one_loop_per_process = threading.Lock()
 ALIVE_KEY = "gpu-scheduler:alive:"  # + worker name: a loop is running there
 ALIVE_REFRESH_S = 1.0
 
@@ -324,19 +327,31 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     waiting for the broker's redelivery.
     """
     slice_s = settings.GPU_SCHEDULER_SLICE_S if slice_s is None else slice_s
+    # One loop per process: the model (and a step-wise engine's rows) is the process's, and
+    # one loop serves every room and recording. A second task in the same process (the
+    # embedded worker runs two threads) ends at once; the running loop has its work.
+    if not _one_loop_per_process.acquire(blocking=False):
+        return 0
     worker = worker_name()
     recorder = _Recorder()
-    # (Only when there is work: a loop that starts idle does not load the model for nothing.)
-    batcher = _stepwise_batcher() if max_batches is None and _work_waiting() else None
-    _set_running(worker, True)
     try:
-        if batcher is not None:
-            analysed = _loop_stepwise(worker, batcher, recorder, prefer, slice_s, linger_s, idle_poll_s)
-        else:
-            analysed = _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s)
+        # (Only when there is work: a loop that starts idle does not load the model for nothing.)
+        batcher = _stepwise_batcher() if max_batches is None and _work_waiting() else None
+        _set_running(worker, True)
+        try:
+            if batcher is not None:
+                # The engine's rows are ours for the slice: a voice question in another
+                # thread of this process waits for it (at most a slice), never shares rows.
+                with batcher.exclusive:
+                    analysed = _loop_stepwise(worker, batcher.batcher, recorder, prefer, slice_s, linger_s,
+                                              idle_poll_s)
+            else:
+                analysed = _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s)
+        finally:
+            recorder.wait()
+            _set_running(worker, False)
     finally:
-        recorder.wait()
-        _set_running(worker, False)
+        _one_loop_per_process.release()
     # A frame that arrived while the loop was ending saw it running and queued nothing:
     # look once more now that the mark is gone (a frame committed after this sees no mark
     # and queues a task itself).
@@ -421,8 +436,17 @@ def _stepwise_batcher():
 
     if not settings.GPU_SCHEDULER_STEPWISE:
         return None
-    make = getattr(analyzer_module.configured_analyzer(), "batcher", None)
-    return make() if callable(make) else None
+    analyzer = analyzer_module.configured_analyzer()
+    make = getattr(analyzer, "batcher", None)
+    if not callable(make):
+        return None
+    return _Stepwise(batcher=make(), exclusive=getattr(analyzer, "exclusive", None) or contextlib.nullcontext())
+
+
+@dataclass
+class _Stepwise:
+    batcher: object
+    exclusive: object  # held while the loop drives the batcher
 
 
 def _admit(batcher, frame_ids, rows: dict, recorder) -> None:

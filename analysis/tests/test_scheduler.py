@@ -326,3 +326,13 @@ def test_the_demo_fast_engine_is_driven_step_wise(clinician, monkeypatch, settin
         frame.refresh_from_db()
         assert frame.analysis_state == AnalysisState.DONE and frame.backend == "demo" and frame.is_demo
         assert "fast" in frame.generation_params.get("engine", "")
+
+
+def test_a_second_loop_in_the_same_process_ends_at_once(session, analyzer):
+    # The embedded worker runs two threads; the model (and a step-wise engine's rows) is the
+    # process's, so only one loop drives it and the other task leaves the work to it.
+    stream(session, 1000)
+    with scheduler._one_loop_per_process:
+        assert scheduler.run() == 0
+    assert analyzer.batches == []
+    assert scheduler.run() == 1

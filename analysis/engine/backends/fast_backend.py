@@ -80,6 +80,11 @@ class FastAnalyzer:
         self.decoder = None
         self.unavailable_reason: str | None = None
         self._lock = threading.Lock()
+        # The decoder's rows belong to one batcher at a time: a whole analyze()/clarify()
+        # call, or a caller driving its own batcher step by step, holds this (re-entrant,
+        # so that caller may still call analyze()). Two threads of one worker process (the
+        # embedded worker) then take turns instead of stepping each other's rows.
+        self.exclusive = threading.RLock()
         config = self.config
         try:
             runner = Gemma3Runner(reference.model)
@@ -143,9 +148,10 @@ class FastAnalyzer:
             return []
         if self._reference_only():
             return self.reference.analyze(frames, procedure_type, kind)
-        batcher = self.batcher()
-        tickets = [batcher.submit(frame, procedure_type, kind) for frame in frames]
-        results = batcher.drain()
+        with self.exclusive:
+            batcher = self.batcher()
+            tickets = [batcher.submit(frame, procedure_type, kind) for frame in frames]
+            results = batcher.drain()
         return [results[ticket] for ticket in tickets]
 
     def clarify(self, frame: FrameInput, procedure_type: str, question: str) -> ClarifyResult:
@@ -154,16 +160,18 @@ class FastAnalyzer:
         question = sanitize_question(question)
         if self._reference_only():
             return self.reference.clarify(frame, procedure_type, question)
-        batcher = self.batcher()
-        ticket = batcher.submit(frame, procedure_type, "clarify", question)
-        return batcher.drain()[ticket]
+        with self.exclusive:
+            batcher = self.batcher()
+            ticket = batcher.submit(frame, procedure_type, "clarify", question)
+            return batcher.drain()[ticket]
 
     def close(self) -> None:
         self.decoder = None
         self.reference.close()
 
     def batcher(self) -> ContinuousBatcher:
-        """A step-wise interface over this analyzer's decoder (one user at a time)."""
+        """A step-wise interface over this analyzer's decoder (one user at a time: hold
+        ``exclusive`` while driving it from a thread that others share the analyzer with)."""
         return ContinuousBatcher(self)
 
     def _reference_only(self) -> bool:

@@ -191,3 +191,34 @@ def test_a_damaged_grammar_file_is_compiled_again(demo_model_dir, tmp_path, capl
     assert report["grammars"]["compiled"] == 12 and "unusable" in caplog.text
     [result] = again.analyze(make_frames(1), "other", "live")
     assert result.ok
+
+
+def test_two_threads_sharing_the_analyzer_take_turns_with_its_rows(demo_analyzer):
+    # The embedded worker runs two threads: a frame batch and a voice question at once must
+    # not step each other's rows in the one decoder (each batcher numbers its own tickets).
+    import threading
+
+    alone_frames = demo_analyzer.analyze(make_frames(2, seed=9), "colonoscopy", "live")
+    alone_answer = demo_analyzer.clarify(make_frames(1, seed=10)[0], "colonoscopy", "Is there a polyp?")
+    outcomes, errors = {}, []
+
+    def frames():
+        try:
+            outcomes["frames"] = demo_analyzer.analyze(make_frames(2, seed=9), "colonoscopy", "live")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def question():
+        try:
+            outcomes["answer"] = demo_analyzer.clarify(make_frames(1, seed=10)[0], "colonoscopy", "Is there a polyp?")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=frames), threading.Thread(target=question)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [r.raw_output for r in outcomes["frames"]] == [r.raw_output for r in alone_frames]
+    assert outcomes["answer"].raw_output == alone_answer.raw_output
