@@ -17,7 +17,7 @@ from django.db import transaction
 
 from procedures.models import ProcedureSession
 
-from . import dispatch, scheduler, selectors, services, wakeup
+from . import claims, dispatch, scheduler, selectors, services, wakeup
 from .models import AnalysisState, Frame, FrameSource
 
 HEADER = struct.Struct(">Q")  # 8-byte big-endian media timestamp in ms, then the JPEG
@@ -70,7 +70,7 @@ def live_frame_submit(*, session: ProcedureSession, frame: ParsedFrame) -> tuple
     with transaction.atomic():
         stored = services.frame_create(session=session, source=FrameSource.LIVE, timestamp_ms=frame.timestamp_ms,
                                        jpeg=frame.jpeg, width=frame.width, height=frame.height)
-        superseded = scheduler.supersede(
+        superseded = claims.supersede(
             Frame.objects.filter(session=session, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING)
             .exclude(pk=stored.pk))
         # Once committed: wake a lingering loop, and if nothing was waiting (so no queued
@@ -99,7 +99,7 @@ def live_stream_stopped(*, session_id) -> int:
         ids = list(waiting.values_list("pk", flat=True))
         dropped = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
             analysis_state=AnalysisState.SKIPPED, analysis_error=STREAM_STOPPED)
-        scheduler.drop_images(Frame.objects.filter(pk__in=ids, analysis_error=STREAM_STOPPED)
+        claims.drop_images(Frame.objects.filter(pk__in=ids, analysis_error=STREAM_STOPPED)
                               .values_list("pk", flat=True))
     return dropped
 

@@ -15,192 +15,29 @@ Voice ``look_again`` questions are their own Celery tasks on the ``gpu`` queue: 
 hands the worker back after ``GPU_SCHEDULER_SLICE_S`` (re-queueing itself behind them) so
 they are answered between batches.
 
-**Claims.** A frame goes from pending to analysing with ``claimed_at`` and a per-batch
-``claimed_by`` token in one conditional UPDATE, so two workers (two GPUs, two machines)
-never analyse the same frame: on PostgreSQL the candidates are read with ``SELECT ... FOR
-UPDATE SKIP LOCKED``, so workers pick disjoint rows without waiting for each other;
-SQLite serialises writers, and the conditional update is the guard there. A claim older
-than ``GPU_CLAIM_LEASE_S`` belongs to a worker that died mid-batch: any loop gives its
-frames back (a live frame only if no newer one of its room is waiting), whatever the
-broker's visibility timeout. Recording a result stays idempotent (services).
+Claims (which worker holds which frame, and giving back a dead worker's) are
+``analysis.claims``; recording a result stays idempotent (services). With a step-wise
+engine the loop admits frames between decoding steps; our database work for a batch runs
+in a thread while the model works on the next.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.db.models import Max, Q
-from django.utils import timezone
+from django.db import connection
 
-from medvision.events import FrameChanged, publish_after_commit
-
-from . import dispatch, services, wakeup
+from . import claims, dispatch, services, wakeup
 from .engine.errors import AnalyzerUnavailable
-from .models import AnalysisState, Frame, FrameSource
-from .serializers import frame_event
+from .models import AnalysisState, Frame
 
 logger = logging.getLogger(__name__)
-
-SUPERSEDED = "Skipped: a newer frame arrived before the model was free (latest frame wins)."
-RECLAIMED = "Given back: the worker that claimed it stopped before recording a result."
-
-_NEVER = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)  # a room never served sorts first
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _lockable(queryset):
-    """Rows other workers have locked are passed over, not waited for (PostgreSQL)."""
-    if connection.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True)
-    return queryset
-
-
-def drop_images(frame_ids) -> None:
-    """Delete the JPEGs of frames that will never be analysed (superseded live frames), once
-    the transaction that marked them has committed; the rows stay as metadata."""
-    ids = [str(pk) for pk in frame_ids]
-    if not ids:
-        return
-
-    def delete():
-        for frame in Frame.objects.filter(pk__in=ids).exclude(image="").exclude(image__isnull=True).only("pk", "image"):
-            frame.image.delete(save=False)
-        Frame.objects.filter(pk__in=ids).update(image="")
-
-    transaction.on_commit(delete)
-
-
-def supersede(queryset) -> int:
-    """Mark waiting live frames superseded (a newer one of the room wins) and drop their JPEGs."""
-    ids = list(queryset.values_list("pk", flat=True))
-    if not ids:
-        return 0
-    count = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
-        analysis_state=AnalysisState.SKIPPED, analysis_error=SUPERSEDED)
-    # Only the frames this update skipped lose their JPEG: one a worker claimed in between
-    # is being analysed and needs it (skipped is final, so the set cannot change after this).
-    drop_images(Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.SKIPPED,
-                                     analysis_error=SUPERSEDED).values_list("pk", flat=True))
-    return count
-
-
-def reclaim_stale(now=None) -> int:
-    """Give back the frames of claims older than the lease (their worker died)."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.GPU_CLAIM_LEASE_S)
-    stale = Frame.objects.filter(analysis_state=AnalysisState.ANALYSING).filter(
-        Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True))
-    given_back = 0
-    with transaction.atomic():
-        for frame in _lockable(stale).only("pk", "session_id", "source"):
-            newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
-                session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
-            state = AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING
-            updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
-                analysis_state=state, analysis_error=SUPERSEDED if newer_waiting else RECLAIMED,
-                claimed_at=None, claimed_by="")
-            given_back += updated
-            if updated and newer_waiting:
-                drop_images([frame.pk])
-    if given_back:
-        logger.warning("Gave back %d frame(s) claimed more than %s s ago by a worker that stopped.",
-                       given_back, settings.GPU_CLAIM_LEASE_S)
-    return given_back
-
-
-def _live_candidates(size: int) -> list:
-    """The newest waiting frame of each live room, rooms served least recently first."""
-    waiting = list(
-        _lockable(Frame.objects.filter(source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING))
-        .order_by("session_id", "-created_at").only("pk", "session_id", "created_at")
-    )
-    newest: dict = {}
-    older = []
-    for frame in waiting:
-        if frame.session_id in newest:
-            older.append(frame.pk)
-        else:
-            newest[frame.session_id] = frame
-    if older:
-        supersede(Frame.objects.filter(pk__in=older))
-    if len(newest) <= size:  # every waiting room fits in this batch: no turn to decide
-        return [f.pk for f in sorted(newest.values(), key=lambda f: f.created_at)]
-    last_served = dict(
-        Frame.objects.filter(session_id__in=list(newest), source=FrameSource.LIVE, claimed_at__isnull=False)
-        .values("session_id").annotate(last=Max("claimed_at")).values_list("session_id", "last")
-    )
-    rooms = sorted(newest.values(), key=lambda f: (last_served.get(f.session_id) or _NEVER, f.created_at))
-    return [f.pk for f in rooms[:size]]
-
-
-def _recorded_candidates(size: int, prefer=()) -> list:
-    if size <= 0:
-        return []
-    waiting = Frame.objects.filter(source=FrameSource.VIDEO, analysis_state=AnalysisState.PENDING)
-    chosen = []
-    if prefer:  # a task's own frames first (its recording), then the oldest others
-        chosen = list(_lockable(waiting.filter(pk__in=list(prefer))).order_by("timestamp_ms")
-                      .values_list("pk", flat=True)[:size])
-    if len(chosen) < size:
-        chosen += list(_lockable(waiting.exclude(pk__in=chosen)).order_by("created_at", "timestamp_ms")
-                       .values_list("pk", flat=True)[:size - len(chosen)])
-    return chosen
-
-
-def claim_batch(*, size: int | None = None, prefer=()) -> list:
-    """Claim the next batch (live first, then recorded); returns the claimed frame ids."""
-    size = size or settings.ANALYZER_BATCH_SIZE
-    token = f"{worker_name()}:{uuid.uuid4().hex[:12]}"
-    with transaction.atomic():
-        ids = _live_candidates(size)
-        ids += _recorded_candidates(size - len(ids), prefer)
-        if not ids:
-            return []
-        claimed = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
-            analysis_state=AnalysisState.ANALYSING, claimed_at=timezone.now(), claimed_by=token)
-    if claimed == len(ids):  # all of them (always on PostgreSQL: the rows were locked for us)
-        return ids
-    # Only what this token got: a concurrent claimer took some first (SQLite).
-    return list(Frame.objects.filter(claimed_by=token, analysis_state=AnalysisState.ANALYSING)
-                .values_list("pk", flat=True))
-
-
-def _release(frame_ids) -> None:
-    """Give claimed frames back (the analyzer is unavailable; the task will retry). A live
-    frame waits again unless a newer one of its room is waiting, which then wins."""
-    with transaction.atomic():
-        for frame in Frame.objects.filter(pk__in=list(frame_ids), analysis_state=AnalysisState.ANALYSING):
-            newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
-                session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
-            updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
-                analysis_state=AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING,
-                analysis_error=SUPERSEDED if newer_waiting else "", claimed_at=None, claimed_by="")
-            if updated and newer_waiting:
-                drop_images([frame.pk])
-
-
-def _fail(frame_ids, exc: Exception) -> None:
-    message = f"Analysis failed ({type(exc).__name__}: {exc})"[:500] + "; later frames are analysed as usual."
-    with transaction.atomic():
-        for frame in Frame.objects.filter(pk__in=list(frame_ids), analysis_state=AnalysisState.ANALYSING):
-            frame.analysis_state, frame.analysis_error = AnalysisState.FAILED, message
-            frame.save(update_fields=["analysis_state", "analysis_error"])
-            publish_after_commit(frame.session_id, FrameChanged(frame_event(frame)))
 
 
 def _infer(frame_ids):
@@ -211,11 +48,11 @@ def _infer(frame_ids):
     try:
         return services.frames_infer(frame_ids=frame_ids, states=(AnalysisState.ANALYSING,))
     except AnalyzerUnavailable:
-        _release(frame_ids)
+        claims.give_back(frame_ids)
         raise
     except Exception as exc:  # noqa: BLE001 - recorded on the frames and logged; the loop goes on
         logger.exception("A batch of %d frame(s) could not be analysed", len(frame_ids))
-        _fail(frame_ids, exc)
+        claims.fail(frame_ids, exc)
         return None
 
 
@@ -230,7 +67,7 @@ def _record(frame_ids, inferred) -> dict:
             counts = services.frames_record(inferred)
         except Exception as exc:  # noqa: BLE001 - the frames not yet recorded are marked failed
             logger.exception("The results of a batch of %d frame(s) could not be recorded", len(frame_ids))
-            _fail(frame_ids, exc)
+            claims.fail(frame_ids, exc)
             counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0}
     video_ids = sorted({str(v) for v in Frame.objects.filter(pk__in=list(frame_ids), video__isnull=False)
                         .values_list("video_id", flat=True)})
@@ -274,15 +111,6 @@ class _Recorder:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
-
-def _claims_in_flight() -> bool:
-    return Frame.objects.filter(analysis_state=AnalysisState.ANALYSING).exists()
-
-
-def _work_waiting() -> bool:
-    # One indexed EXISTS: cheap enough to poll every few milliseconds while lingering.
-    return Frame.objects.filter(analysis_state=AnalysisState.PENDING).exists()
 
 
 RECLAIM_EVERY_S = 1.0
@@ -332,11 +160,11 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     # embedded worker runs two threads) ends at once; the running loop has its work.
     if not _one_loop_per_process.acquire(blocking=False):
         return 0
-    worker = worker_name()
+    worker = claims.worker_name()
     recorder = _Recorder()
     try:
         # (Only when there is work: a loop that starts idle does not load the model for nothing.)
-        batcher = _stepwise_batcher() if max_batches is None and _work_waiting() else None
+        batcher = _stepwise_batcher() if max_batches is None and claims.waiting() else None
         _set_running(worker, True)
         try:
             if batcher is not None:
@@ -355,7 +183,7 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     # A frame that arrived while the loop was ending saw it running and queued nothing:
     # look once more now that the mark is gone (a frame committed after this sees no mark
     # and queues a task itself).
-    if linger_s and _work_waiting():
+    if linger_s and claims.waiting():
         _continue_later()
     return analysed
 
@@ -373,7 +201,7 @@ class _Pacing:
     def housekeeping(self) -> None:
         now = time.monotonic()
         if now >= self.next_reclaim:
-            reclaim_stale()
+            claims.reclaim_stale()
             self.next_reclaim = now + RECLAIM_EVERY_S
         if now - self.last_mark >= ALIVE_REFRESH_S:
             _set_running(self.worker, True)
@@ -387,7 +215,7 @@ class _Pacing:
     def idle_ends_loop(self) -> bool:
         """Nothing to claim now: True to end the loop (queueing a successor where work may
         come), else wait for a wake-up."""
-        busy_elsewhere = _claims_in_flight()
+        busy_elsewhere = claims.in_flight()
         if not busy_elsewhere and time.monotonic() - self.idle_since >= self.linger_s:
             return True
         if time.monotonic() - self.started > self.slice_s:
@@ -404,7 +232,7 @@ def _loop(worker, recorder, prefer, slice_s, linger_s, max_batches, idle_poll_s)
     analysed = batches = 0
     while max_batches is None or batches < max_batches:
         pacing.housekeeping()
-        frame_ids = claim_batch(prefer=prefer) if _work_waiting() else []
+        frame_ids = claims.claim_batch(prefer=prefer) if claims.waiting() else []
         if frame_ids:
             inferred = _infer(frame_ids)
             recorder.submit(frame_ids, inferred)
@@ -466,7 +294,7 @@ def _admit(batcher, frame_ids, rows: dict, recorder) -> None:
             number = batcher.submit(item, frame.session.procedure_type, services.answer_kind(frame.source))
         except Exception as exc:  # noqa: BLE001 - a frame the engine refuses fails alone
             logger.exception("Frame %s could not be admitted to the model", frame.pk)
-            _fail([frame.pk], exc)
+            claims.fail([frame.pk], exc)
             continue
         rows[number] = frame
 
@@ -484,19 +312,19 @@ def _loop_stepwise(worker, batcher, recorder, prefer, slice_s, linger_s, idle_po
     stopping = False
     while True:
         pacing.housekeeping()
-        if not stopping and len(rows) < size and _work_waiting():
-            frame_ids = claim_batch(size=size - len(rows), prefer=prefer)
+        if not stopping and len(rows) < size and claims.waiting():
+            frame_ids = claims.claim_batch(size=size - len(rows), prefer=prefer)
             if frame_ids:
                 _admit(batcher, frame_ids, rows, recorder)
         if rows:
             try:
                 finished = batcher.step()
             except AnalyzerUnavailable:
-                _release([f.pk for f in rows.values()])
+                claims.give_back([f.pk for f in rows.values()])
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded on the frames; the loop goes on
                 logger.exception("A decoding step failed for %d frame(s)", len(rows))
-                _fail([f.pk for f in rows.values()], exc)
+                claims.fail([f.pk for f in rows.values()], exc)
                 rows.clear()
                 continue
             for number, result in finished.items():

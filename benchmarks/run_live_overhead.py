@@ -96,7 +96,7 @@ def main():
     from django.contrib.auth.models import Group, User
 
     from analysis import analyzer as analyzer_module
-    from analysis import dispatch, live, scheduler, services
+    from analysis import claims, dispatch, live, services
     from medvision import broadcast
     from medvision.celery import app
     from procedures.models import ProcedureSession
@@ -127,7 +127,7 @@ def main():
         t2 = time.perf_counter()
         dispatch.send(dispatch.ANALYZE_LIVE, str(session.pk))
         t3 = time.perf_counter()
-        claimed = scheduler.claim_batch()
+        claimed = claims.claim_batch()
         t4 = time.perf_counter()
         services.frames_analyze(frame_ids=claimed, states=("analysing",))
         t5 = time.perf_counter()

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from analysis import live, scheduler, services
+from analysis import claims, live, scheduler, services
 from analysis.engine.errors import AnalyzerUnavailable
 from analysis.models import AnalysisState, Finding, Frame
 from analysis.tests.fakes import FakeAnalyzer, jpeg_bytes
@@ -119,15 +119,15 @@ def test_claims_never_overlap_and_a_dead_workers_claim_is_given_back(clinician, 
     for t in range(4):
         services.frame_create(session=session, source="video", video=video, timestamp_ms=t * 1000,
                               jpeg=jpeg_bytes(seed=t), width=64, height=48)
-    first, second = scheduler.claim_batch(), scheduler.claim_batch()
+    first, second = claims.claim_batch(), claims.claim_batch()
     assert len(first) == len(second) == 2 and not set(first) & set(second)
-    assert scheduler.claim_batch() == []
+    assert claims.claim_batch() == []
     # The worker holding the first batch dies: nothing happens until its lease ends...
-    assert scheduler.reclaim_stale() == 0
+    assert claims.reclaim_stale() == 0
     Frame.objects.filter(pk__in=first).update(claimed_at=timezone.now() - timedelta(seconds=31))
     # ...then the frames wait again and any loop analyses them, once each.
-    assert scheduler.reclaim_stale() == 2
-    assert set(scheduler.claim_batch()) == set(first)
+    assert claims.reclaim_stale() == 2
+    assert set(claims.claim_batch()) == set(first)
     scheduler.analyse_batch(first)
     scheduler.analyse_batch(first)  # the dead worker's late result (or a redelivery): ignored
     assert sorted(len(b) for b in analyzer.batches) == [2]
@@ -138,11 +138,11 @@ def test_a_stale_live_claim_yields_to_a_newer_frame_of_its_room(clinician, sessi
                                                                  django_capture_on_commit_callbacks):
     settings.GPU_CLAIM_LEASE_S = 30
     old = stream(session, 1000)
-    assert scheduler.claim_batch() == [old.pk]
+    assert claims.claim_batch() == [old.pk]
     newer = stream(session, 2000)
     Frame.objects.filter(pk=old.pk).update(claimed_at=timezone.now() - timedelta(seconds=60))
     with django_capture_on_commit_callbacks(execute=True):
-        scheduler.reclaim_stale()
+        claims.reclaim_stale()
     old.refresh_from_db()
     assert old.analysis_state == AnalysisState.SKIPPED and not old.image
     assert scheduler.run() == 1 and Frame.objects.get(pk=newer.pk).analysis_state == AnalysisState.DONE
@@ -163,7 +163,7 @@ def test_an_unexpected_error_fails_that_batch_and_the_loop_goes_on(session, monk
     analyzer = RecordingAnalyzer(fail_with=RuntimeError("database is locked"))
     monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
     first = stream(session, 1000)
-    original = scheduler.claim_batch
+    original = claims.claim_batch
 
     def claim_then_a_new_frame_arrives(**kwargs):
         claimed = original(**kwargs)
@@ -171,7 +171,7 @@ def test_an_unexpected_error_fails_that_batch_and_the_loop_goes_on(session, monk
             stream(session, 2000)  # arrives while the first is on the model
         return claimed
 
-    monkeypatch.setattr(scheduler, "claim_batch", claim_then_a_new_frame_arrives)
+    monkeypatch.setattr(claims, "claim_batch", claim_then_a_new_frame_arrives)
     assert scheduler.run() == 2
     failed = Frame.objects.get(pk=first.pk)
     assert failed.analysis_state == AnalysisState.FAILED
@@ -196,14 +196,14 @@ def test_a_released_frame_yields_to_a_newer_waiting_one(session, monkeypatch):
     analyzer = RecordingAnalyzer(fail_with=AnalyzerUnavailable("down"))
     monkeypatch.setattr("analysis.analyzer.configured_analyzer", lambda: analyzer)
     first = stream(session, 1000)
-    original = scheduler.claim_batch
+    original = claims.claim_batch
 
     def claim_then_a_new_frame_arrives(**kwargs):
         claimed = original(**kwargs)
         stream(session, 2000)
         return claimed
 
-    monkeypatch.setattr(scheduler, "claim_batch", claim_then_a_new_frame_arrives)
+    monkeypatch.setattr(claims, "claim_batch", claim_then_a_new_frame_arrives)
     with pytest.raises(AnalyzerUnavailable):
         scheduler.run()
     states = dict(Frame.objects.filter(session=session).values_list("timestamp_ms", "analysis_state"))
@@ -215,7 +215,7 @@ def test_a_session_signed_while_its_frame_is_in_a_batch_gets_no_late_findings(cl
     from procedures import workflow
 
     frame = stream(session, 1000)
-    claimed = scheduler.claim_batch()
+    claimed = claims.claim_batch()
     assert claimed == [frame.pk]
     session.refresh_from_db()
     workflow.session_sign(actor=clinician, session=session)
@@ -230,9 +230,9 @@ def test_a_frame_claimed_while_a_newer_one_arrives_keeps_its_jpeg(session, analy
     # worker claims one of them, then the submitter marks "them" superseded. Only the frames
     # it actually skipped may lose their image; the claimed one is on the model.
     frame = stream(session, 1000)
-    assert scheduler.claim_batch() == [frame.pk]
+    assert claims.claim_batch() == [frame.pk]
     with django_capture_on_commit_callbacks(execute=True):
-        assert scheduler.supersede(Frame.objects.filter(pk=frame.pk)) == 0
+        assert claims.supersede(Frame.objects.filter(pk=frame.pk)) == 0
     frame.refresh_from_db()
     assert frame.analysis_state == AnalysisState.ANALYSING and frame.image and os.path.exists(frame.image.path)
 
