@@ -65,17 +65,34 @@ def drop_images(frame_ids) -> None:
     transaction.on_commit(delete)
 
 
-def supersede(queryset) -> int:
-    """Mark waiting live frames superseded (a newer one of the room wins) and drop their JPEGs."""
+def supersede(queryset, reason: str = SUPERSEDED) -> int:
+    """Skip waiting live frames that will never be analysed (a newer one of the room wins,
+    or ``reason``) and drop their JPEGs."""
     ids = list(queryset.values_list("pk", flat=True))
     if not ids:
         return 0
     count = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
-        analysis_state=AnalysisState.SKIPPED, analysis_error=SUPERSEDED)
+        analysis_state=AnalysisState.SKIPPED, analysis_error=reason)
     # Only the frames this update skipped lose their JPEG: one a worker claimed in between
     # is being analysed and needs it (skipped is final, so the set cannot change after this).
     drop_images(Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.SKIPPED,
-                                     analysis_error=SUPERSEDED).values_list("pk", flat=True))
+                                     analysis_error=reason).values_list("pk", flat=True))
+    return count
+
+
+def _unclaim(frames, reason: str) -> int:
+    """Claimed frames wait again (``reason`` on the frame), except a live one whose room has
+    a newer frame waiting: that newer one wins and this is skipped. Returns how many."""
+    count = 0
+    for frame in frames:
+        newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
+            session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
+        updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
+            analysis_state=AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING,
+            analysis_error=SUPERSEDED if newer_waiting else reason, claimed_at=None, claimed_by="")
+        count += updated
+        if updated and newer_waiting:
+            drop_images([frame.pk])
     return count
 
 
@@ -85,18 +102,8 @@ def reclaim_stale(now=None) -> int:
     cutoff = now - timedelta(seconds=settings.GPU_CLAIM_LEASE_S)
     stale = Frame.objects.filter(analysis_state=AnalysisState.ANALYSING).filter(
         Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True))
-    given_back = 0
     with transaction.atomic():
-        for frame in _lockable(stale).only("pk", "session_id", "source"):
-            newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
-                session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
-            state = AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING
-            updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
-                analysis_state=state, analysis_error=SUPERSEDED if newer_waiting else RECLAIMED,
-                claimed_at=None, claimed_by="")
-            given_back += updated
-            if updated and newer_waiting:
-                drop_images([frame.pk])
+        given_back = _unclaim(_lockable(stale).only("pk", "session_id", "source"), RECLAIMED)
     if given_back:
         logger.warning("Gave back %d frame(s) claimed more than %s s ago by a worker that stopped.",
                        given_back, settings.GPU_CLAIM_LEASE_S)
@@ -164,14 +171,7 @@ def give_back(frame_ids) -> None:
     """Give claimed frames back (the analyzer is unavailable; the task will retry). A live
     frame waits again unless a newer one of its room is waiting, which then wins."""
     with transaction.atomic():
-        for frame in Frame.objects.filter(pk__in=list(frame_ids), analysis_state=AnalysisState.ANALYSING):
-            newer_waiting = frame.source == FrameSource.LIVE and Frame.objects.filter(
-                session_id=frame.session_id, source=FrameSource.LIVE, analysis_state=AnalysisState.PENDING).exists()
-            updated = Frame.objects.filter(pk=frame.pk, analysis_state=AnalysisState.ANALYSING).update(
-                analysis_state=AnalysisState.SKIPPED if newer_waiting else AnalysisState.PENDING,
-                analysis_error=SUPERSEDED if newer_waiting else "", claimed_at=None, claimed_by="")
-            if updated and newer_waiting:
-                drop_images([frame.pk])
+        _unclaim(Frame.objects.filter(pk__in=list(frame_ids), analysis_state=AnalysisState.ANALYSING), "")
 
 
 def fail(frame_ids, exc: Exception) -> None:

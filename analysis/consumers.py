@@ -130,12 +130,6 @@ def _submit(user, session_id, payload: bytes):
     return str(frame.pk), superseded
 
 
-def _stream_stopped(session_id) -> None:
-    from .live import live_stream_stopped
-
-    live_stream_stopped(session_id=session_id)
-
-
 class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/procedures/<id>/live/``: the owner streams frames; the owner and QA watch.
 
@@ -171,7 +165,9 @@ class LiveFramesConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "received", 0):
             # The streaming socket closed: the room stops being scheduled. Its frame still
             # waiting is dropped (one already on the model finishes and is recorded).
-            await database_sync_to_async(_stream_stopped)(self.session_id)
+            from .live import live_stream_stopped
+
+            await database_sync_to_async(live_stream_stopped)(session_id=self.session_id)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if bytes_data is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from medvision.errors import RefusedInput
 from procedures.models import ProcedureSession
 
 from . import claims, dispatch, scheduler, selectors, services, wakeup
@@ -25,13 +26,8 @@ LIVE_CANCELLED = "Not analysed: the report was signed before the model reached t
 STREAM_STOPPED = "Not analysed: the stream stopped (its socket closed) before the model reached this frame."
 
 
-class FrameRejected(ValueError):
+class FrameRejected(RefusedInput, ValueError):
     """A live frame is refused; ``code`` is stable, the message is for the person/device."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -94,14 +90,8 @@ def live_stream_stopped(*, session_id) -> int:
     is watching for the result; the next stream starts with a fresh frame). Returns how
     many were dropped."""
     with transaction.atomic():
-        waiting = Frame.objects.filter(session_id=session_id, source=FrameSource.LIVE,
-                                       analysis_state=AnalysisState.PENDING)
-        ids = list(waiting.values_list("pk", flat=True))
-        dropped = Frame.objects.filter(pk__in=ids, analysis_state=AnalysisState.PENDING).update(
-            analysis_state=AnalysisState.SKIPPED, analysis_error=STREAM_STOPPED)
-        claims.drop_images(Frame.objects.filter(pk__in=ids, analysis_error=STREAM_STOPPED)
-                              .values_list("pk", flat=True))
-    return dropped
+        return claims.supersede(Frame.objects.filter(session_id=session_id, source=FrameSource.LIVE,
+                                                     analysis_state=AnalysisState.PENDING), reason=STREAM_STOPPED)
 
 
 def live_frames_cancel(*, session: ProcedureSession) -> int:

@@ -18,6 +18,7 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from medvision.audit import acting_as
+from medvision.errors import RefusedInput
 from procedures import access, workflow
 from procedures.models import ProcedureSession, Video, VideoState
 
@@ -28,13 +29,11 @@ ACTIVE_STATES = (VideoState.UPLOADED, VideoState.PROBING, VideoState.SAMPLING, V
                  VideoState.SUMMARISING)
 
 
-class VideoRejected(Exception):
+class VideoRejected(RefusedInput):
     """The upload is refused; ``message`` tells the person what to do, ``code`` is stable."""
 
-    def __init__(self, message: str, code: str):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    def __init__(self, message: str, code: str):  # (message first, as its callers write it)
+        super().__init__(code, message)
 
 
 def _sha256(uploaded) -> str:

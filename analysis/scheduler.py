@@ -60,20 +60,20 @@ def _record(frame_ids, inferred) -> dict:
     """The database's part of a batch: results written, recordings moved on."""
     from . import pipeline
 
-    if inferred is None:
-        counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0}
-    else:
+    counts = None
+    if inferred is not None:
         try:
-            counts = services.frames_record(inferred)
+            counts = services.frames_record(inferred)  # names the recordings it touched
         except Exception as exc:  # noqa: BLE001 - the frames not yet recorded are marked failed
             logger.exception("The results of a batch of %d frame(s) could not be recorded", len(frame_ids))
             claims.fail(frame_ids, exc)
-            counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0}
-    video_ids = sorted({str(v) for v in Frame.objects.filter(pk__in=list(frame_ids), video__isnull=False)
-                        .values_list("video_id", flat=True)})
-    for video_id in video_ids:
+    if counts is None:  # failed as a batch: its recordings still move on (their frames are decided)
+        counts = {"analysed": 0, "failed": len(frame_ids), "skipped": 0, "video_ids": sorted(
+            {str(v) for v in Frame.objects.filter(pk__in=list(frame_ids), video__isnull=False)
+             .values_list("video_id", flat=True)})}
+    for video_id in counts["video_ids"]:
         pipeline.video_check_complete(video_id)
-    return {**counts, "video_ids": video_ids}
+    return counts
 
 
 def analyse_batch(frame_ids) -> dict:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from medvision import safe_json
+from medvision.errors import RefusedInput
 from medvision.rate_limit import TokenBucket
 
 MESSAGE_TYPES = ("ptt.start", "ptt.stop", "mode", "playback.truncate", "text")
@@ -31,13 +32,8 @@ AUDIO_TOO_FAST = (
 NOT_READY = "The voice copilot is still connecting; try again in a moment."
 
 
-class ProtocolError(Exception):
+class ProtocolError(RefusedInput):
     """A browser message the relay refuses, with the error code the panel understands."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def error_event(code: str, message: str, *, fatal: bool = False) -> dict:
