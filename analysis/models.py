@@ -130,6 +130,10 @@ class Finding(AnalysisProvenance):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session = models.ForeignKey("procedures.ProcedureSession", on_delete=models.CASCADE, related_name="findings")
     frame = models.ForeignKey(Frame, on_delete=models.SET_NULL, null=True, blank=True, related_name="findings")
+    # The recording the finding's times refer to (null for a live session's findings, which
+    # refer to the live stream). AI findings take their frame's recording.
+    video = models.ForeignKey("procedures.Video", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="findings")
     origin = models.CharField(max_length=10, choices=FindingOrigin.choices, default=FindingOrigin.AI)
     # Idempotency key for AI findings (e.g. "<frame id>:<index>"): a redelivered task that
     # records the same result again hits the unique constraint instead of duplicating.
@@ -188,3 +192,52 @@ class Finding(AnalysisProvenance):
     def in_signed_report(self) -> bool:
         """Only a clinician's confirmation (or correction) puts a finding into the report."""
         return self.review_status in (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
+
+
+class UploadState(models.TextChoices):
+    RECEIVING = "receiving", "Receiving"
+    CHECKING = "checking", "Checking the recording"
+    DONE = "done", "Became a recording"
+    REFUSED = "refused", "Refused"
+
+
+def upload_part_path(upload_id) -> str:
+    """Where a resumable upload's bytes are written (relative to MEDIA_ROOT)."""
+    return f"uploads/{upload_id}.part"
+
+
+class ResumableUpload(models.Model):
+    """A tus 1.0 upload of a recording (analysis.tus): its bytes go straight to
+    ``uploads/<id>.part`` on disk; ``offset`` is how many are stored. When the last byte
+    arrives the file is checked like any recording and becomes a ``procedures.Video``, or is
+    refused (file deleted, reason kept). Abandoned uploads expire (``expires_at``) and are
+    removed with their file by ``python manage.py uploads_expire`` and the next upload."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey("procedures.ProcedureSession", on_delete=models.CASCADE, related_name="uploads")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    length = models.BigIntegerField(validators=[MinValueValidator(1)])
+    offset = models.BigIntegerField(default=0)
+    filename = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=10, choices=UploadState.choices, default=UploadState.RECEIVING)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    video = models.ForeignKey("procedures.Video", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "expires_at"], name="upload_state_expiry")]
+        constraints = [
+            models.CheckConstraint(condition=Q(offset__gte=0) & Q(offset__lte=models.F("length")),
+                                   name="upload_offset_within_length"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Upload {self.id} ({self.offset}/{self.length} bytes, {self.get_state_display()})"
+
+    @property
+    def part_name(self) -> str:
+        return upload_part_path(self.id)

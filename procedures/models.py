@@ -105,10 +105,35 @@ class VideoState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def playback_copy_path(instance: "Video", filename: str) -> str:
+    return f"videos/{instance.session_id}/{instance.id}.playback.mp4"
+
+
+class PlaybackState(models.TextChoices):
+    """A browser-playable copy of a recording the browser cannot play as recorded."""
+
+    NOT_NEEDED = "not_needed", "Plays as recorded"
+    PENDING = "pending", "Copy waiting"
+    MAKING = "making", "Making a playable copy"
+    READY = "ready", "Playable copy ready"
+    FAILED = "failed", "Playable copy failed"
+
+
 class Video(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session = models.ForeignKey(ProcedureSession, on_delete=models.CASCADE, related_name="videos")
+    # 1, 2, ... in the order recordings were added to the session: how people, reports and
+    # FHIR name a recording ("Recording 2"); never reused.
+    number = models.PositiveIntegerField(default=1)
     file = models.FileField(upload_to=video_upload_path, max_length=255)
+    # The original stays the evidence; findings' times refer to it. The copy (H.264 MP4,
+    # faststart, at most 720p) keeps its time base, so a time seeks the same picture.
+    playback_file = models.FileField(upload_to=playback_copy_path, max_length=255, blank=True)
+    playback_state = models.CharField(max_length=12, choices=PlaybackState.choices, default=PlaybackState.NOT_NEEDED)
+    playback_progress = models.FloatField(default=0.0)
+    playback_error = models.TextField(blank=True)
+    interlaced = models.BooleanField(default=False)  # field order seen by the probe: frames are deinterlaced
+    start_time_s = models.FloatField(default=0.0)  # the container's first timestamp (MPEG-TS rarely starts at 0)
     original_name = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64)
     container = models.CharField(max_length=64, blank=True)
@@ -136,11 +161,16 @@ class Video(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(fields=["session", "sha256"], name="video_unique_per_session"),
+            models.UniqueConstraint(fields=["session", "number"], name="video_number_unique_per_session"),
             models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="video_progress_0_1"),
         ]
 
     def __str__(self) -> str:
-        return f"Video {self.id} of session {self.session_id} ({self.get_state_display()})"
+        return f"Recording {self.number} of session {self.session_id} ({self.get_state_display()})"
+
+    @property
+    def display_name(self) -> str:
+        return f"Recording {self.number}"
 
 
 class Addendum(models.Model):
