@@ -17,6 +17,7 @@ from medvision.celery import app
 from .task_names import (  # noqa: F401 - the names callers pass to send()
     ANALYZE_FRAMES,
     ANALYZE_LIVE,
+    FINISH_UPLOAD,
     PROCESS_VIDEO,
     SCHEDULE,
     SUMMARISE_VIDEO,

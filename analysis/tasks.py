@@ -82,3 +82,17 @@ def analyze_clarify(frame_id: str, procedure_type: str, question: str, reply_cha
         send_to_channel(reply_channel, {"type": "clarify.result", "request_id": request_id, "result": result})
         raise
     send_to_channel(reply_channel, {"type": "clarify.result", "request_id": request_id, "result": result})
+
+
+@shared_task(name="analysis.tasks.finish_upload", bind=True, acks_late=True, reject_on_worker_lost=True,
+             max_retries=None)
+def finish_upload(self, upload_id: str) -> None:
+    """CPU queue: a resumable upload's last byte arrived: hash, probe and store it as a
+    recording (or refuse it). While the session processes another recording, try again
+    every UPLOAD_BUSY_RETRY_S until the upload would expire."""
+    from . import uploads
+
+    try:
+        uploads.upload_finish(upload_id)
+    except uploads.SessionBusy:
+        raise self.retry(countdown=settings.UPLOAD_BUSY_RETRY_S) from None

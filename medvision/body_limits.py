@@ -6,7 +6,7 @@ written to disk before its 403, and a declared 10 GB body was waited for. This m
 sits in front of Django and answers 413 at once when the declared ``Content-Length`` is over
 the route's limit, and stops reading (413) when a body without a declared length grows past
 it. Limits are per route: the recording upload gets ``VIDEO_MAX_UPLOAD_BYTES`` (plus room
-for the multipart envelope), everything else ``REQUEST_MAX_BODY_BYTES``. The same for
+for the multipart envelope), a resumable upload's PATCH ``TUS_MAX_CHUNK_BYTES``, everything else ``REQUEST_MAX_BODY_BYTES``. The same for
 anonymous and signed-in clients: at this point nobody is authenticated yet, and the
 limits are generous for every legitimate request.
 
@@ -25,12 +25,16 @@ from django.conf import settings
 
 MULTIPART_ROOM = 1024 * 1024  # the multipart envelope around an uploaded file
 UPLOAD_ROUTE = re.compile(r"^/api/v1/procedures/[^/]+/video/$")
+# A resumable upload's chunk (analysis.uploads): small on purpose, whatever the file's size.
+CHUNK_ROUTE = re.compile(r"^/api/v1/procedures/[^/]+/uploads/[^/]+/$")
 
 
 def body_limit(path: str, method: str) -> int:
     """The most bytes a request to ``path`` may carry."""
     if method == "POST" and UPLOAD_ROUTE.match(path):
         return settings.VIDEO_MAX_UPLOAD_BYTES + MULTIPART_ROOM
+    if method == "PATCH" and CHUNK_ROUTE.match(path):
+        return settings.TUS_MAX_CHUNK_BYTES
     return settings.REQUEST_MAX_BODY_BYTES
 
 

@@ -181,6 +181,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# analyze_* need the model (gpu queue); everything else -- process_video, summarise_video,
+# make_playback_copy -- is CPU work on the default queue.
 CELERY_TASK_ROUTES = {"analysis.tasks.analyze_*": {"queue": "gpu"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -276,6 +278,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.str("API_THROTTLE_USER", default="600/min"),
         "anon": env.str("API_THROTTLE_ANON", default="30/min"),
+        # Resumable-upload requests (one PATCH per TUS_MAX_CHUNK_BYTES): a 4 GB file is ~256.
+        "upload": env.str("API_THROTTLE_UPLOAD", default="3000/min"),
     },
     "EXCEPTION_HANDLER": "medvision.api_errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -355,6 +359,13 @@ if ANALYZER_BACKEND == "openai_compatible" and not OPENAI_COMPATIBLE_BASE_URL:
 FFMPEG_BINARY = env.executable_or_empty("FFMPEG_BINARY")
 FFPROBE_BINARY = env.executable_or_empty("FFPROBE_BINARY", allowed_words=("none",))
 VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", default=4 * 1024**3, minimum=1024)
+# Resumable (tus 1.0) uploads, analysis.uploads: each PATCH carries at most this much (the
+# route's body limit; daphne holds a request body in memory, so this bounds the web
+# process's memory per upload), unfinished uploads expire after TUS_UPLOAD_EXPIRY_HOURS.
+TUS_MAX_CHUNK_BYTES = env.int("TUS_MAX_CHUNK_BYTES", default=16 * 1024**2, minimum=64 * 1024, maximum=256 * 1024**2)
+TUS_UPLOAD_EXPIRY_HOURS = env.float("TUS_UPLOAD_EXPIRY_HOURS", default=24, minimum=0.01)
+TUS_MAX_OPEN_UPLOADS_PER_USER = env.int("TUS_MAX_OPEN_UPLOADS_PER_USER", default=4, minimum=1)
+UPLOAD_BUSY_RETRY_S = env.int("UPLOAD_BUSY_RETRY_S", default=30, minimum=1)
 VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", default=4096, minimum=16)
 VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", default=4096, minimum=16)
 VIDEO_MAX_DURATION_S = env.float("VIDEO_MAX_DURATION_S", default=6 * 3600, minimum=1)
@@ -367,6 +378,16 @@ SAMPLING_MAX_FRAMES_PER_MINUTE = env.int("SAMPLING_MAX_FRAMES_PER_MINUTE", defau
 VIDEO_SAMPLING_BUDGET_S = env.float("VIDEO_SAMPLING_BUDGET_S", default=0, minimum=0)
 # Frames are decoded straight at the analyzer's input size (MedGemma's SigLIP sees 896 px).
 SAMPLING_MAX_SIDE = env.int("SAMPLING_MAX_SIDE", default=896, minimum=64, maximum=4096)
+# Playable copies (analysis.playback): a recording browsers cannot play (MPEG-2, MJPEG,
+# MPEG-4 Part 2, HEVC, anything interlaced) gets an H.264 MP4 copy on the CPU queue, at most
+# this many lines high; stopped after PLAYBACK_COPY_TIMEOUT_S (keep it under the broker's
+# visibility timeout, or a long copy is redelivered). x264 preset and CRF (lower = better).
+PLAYBACK_COPY_ENABLED = env.bool("PLAYBACK_COPY_ENABLED", default=True)
+PLAYBACK_COPY_MAX_HEIGHT = env.int("PLAYBACK_COPY_MAX_HEIGHT", default=720, minimum=144, maximum=2160)
+PLAYBACK_COPY_TIMEOUT_S = env.float("PLAYBACK_COPY_TIMEOUT_S", default=3000, minimum=10)
+PLAYBACK_COPY_PRESET = env.choice("PLAYBACK_COPY_PRESET", ("ultrafast", "superfast", "veryfast", "faster", "fast",
+                                                           "medium", "slow"), default="veryfast")
+PLAYBACK_COPY_CRF = env.int("PLAYBACK_COPY_CRF", default=23, minimum=0, maximum=51)
 QUALITY_MIN_BLUR_SCORE = env.float("QUALITY_MIN_BLUR_SCORE", default=40.0, minimum=0)
 QUALITY_MAX_DARK_FRACTION = env.float("QUALITY_MAX_DARK_FRACTION", default=0.85, minimum=0, maximum=1)
 QUALITY_MAX_BRIGHT_FRACTION = env.float("QUALITY_MAX_BRIGHT_FRACTION", default=0.40, minimum=0, maximum=1)

@@ -1,7 +1,8 @@
 """Report (and with --delete, remove) media files that no database row refers to.
 
 Every file the application keeps under MEDIA_ROOT belongs to a row: a recording
-(``Video.file``) or a frame's JPEG (``Frame.image``). A file without its row is left over
+(``Video.file``, its playable copy ``Video.playback_file``), a frame's JPEG (``Frame.image``)
+or an unfinished resumable upload (``uploads/<id>.part``). A file without its row is left over
 from a crash between writing it and committing the row, or from a row removed outside the
 application. Dry run by default: it lists what it would remove and how much space that is.
 Files younger than ``--min-age-minutes`` are never touched (an upload in progress writes its
@@ -20,15 +21,18 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from analysis.models import Frame
+from analysis.models import Frame, ResumableUpload, UploadState, upload_part_path
 from procedures.models import Video
 
 # The folders the application writes; anything else under MEDIA_ROOT is not ours to judge.
-OWNED_FOLDERS = ("videos", "frames")
+OWNED_FOLDERS = ("videos", "frames", "uploads")
 
 
 def referenced_files() -> set[str]:
     names = set(Video.objects.exclude(file="").values_list("file", flat=True))
+    names |= set(Video.objects.exclude(playback_file="").values_list("playback_file", flat=True))
+    names |= {upload_part_path(pk) for pk in ResumableUpload.objects.filter(
+        state__in=[UploadState.RECEIVING, UploadState.CHECKING]).values_list("pk", flat=True)}
     names |= set(Frame.objects.exclude(image="").exclude(image__isnull=True).values_list("image", flat=True))
     return {os.path.normpath(name) for name in names}
 
