@@ -104,6 +104,9 @@ def video_upload(*, actor, session: ProcedureSession, uploaded) -> Video:
     """A recording sent in one request (multipart): checked, probed, stored, queued."""
     access.ensure_editable(actor, session)
     check_before_storing(session=session, size=uploaded.size)
+    if uploaded.size > settings.VIDEO_SINGLE_REQUEST_MAX_BYTES:
+        raise VideoRejected(f"One request may carry at most {settings.VIDEO_SINGLE_REQUEST_MAX_BYTES / 1024**2:.0f} MB; "
+                            "send this recording with the resumable upload (the session page does).", "too_large")
     sha256 = _sha256(uploaded)
     check_before_storing(session=session, size=uploaded.size, sha256=sha256)
     with _local_path(uploaded) as path:

@@ -50,8 +50,9 @@ class VideoUploadRequest(serializers.Serializer):
 
 class SessionVideos(StrictQueryParamsMixin, generics.ListAPIView):
     """``GET``: the session's recordings with their processing state and progress (a page,
-    like every list). ``POST`` (multipart ``file``): upload a recording; 202 with its
-    processing state."""
+    like every list). ``POST`` (multipart ``file``): upload a short recording in one request
+    (at most VIDEO_SINGLE_REQUEST_MAX_BYTES, 64 MB by default); 202 with its processing
+    state. Larger recordings use the resumable upload (``analysis.uploads_api``)."""
 
     parser_classes = [MultiPartParser]
     serializer_class = VideoSerializer
@@ -82,9 +83,12 @@ class SessionVideos(StrictQueryParamsMixin, generics.ListAPIView):
         session = access.get_visible_session(request.user, session_id)
         as_api_errors(lambda: access.ensure_editable(request.user, session))
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.VIDEO_MAX_UPLOAD_BYTES + 1024 * 1024:  # multipart overhead
-            return error_response("too_large", f"The upload is larger than the {settings.VIDEO_MAX_UPLOAD_BYTES / 1024**3:.1f} GB limit.",
-                                  status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        limit = min(settings.VIDEO_MAX_UPLOAD_BYTES, settings.VIDEO_SINGLE_REQUEST_MAX_BYTES)
+        if declared > limit + 1024 * 1024:  # multipart overhead
+            return error_response(
+                "too_large", f"The upload is larger than the {limit / 1024**2:.0f} MB that one request may carry. "
+                "Send larger recordings with the resumable upload (tus 1.0, POST /api/v1/procedures/{id}/uploads/; "
+                "the session page does this).", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         uploaded = request.FILES.get("file")
         if uploaded is None:
             return error_response("no_file", "Send the recording as a multipart form field named 'file'.")

@@ -5,8 +5,8 @@ any view runs, so a view's own size check comes too late: a 400 MB POST to ``/he
 written to disk before its 403, and a declared 10 GB body was waited for. This middleware
 sits in front of Django and answers 413 at once when the declared ``Content-Length`` is over
 the route's limit, and stops reading (413) when a body without a declared length grows past
-it. Limits are per route: the recording upload gets ``VIDEO_MAX_UPLOAD_BYTES`` (plus room
-for the multipart envelope), a resumable upload's PATCH ``TUS_MAX_CHUNK_BYTES``, everything else ``REQUEST_MAX_BODY_BYTES``. The same for
+it. Limits are per route: the single-request recording upload gets
+``VIDEO_SINGLE_REQUEST_MAX_BYTES`` (plus room for the multipart envelope), a resumable upload's PATCH ``TUS_MAX_CHUNK_BYTES``, everything else ``REQUEST_MAX_BODY_BYTES``. The same for
 anonymous and signed-in clients: at this point nobody is authenticated yet, and the
 limits are generous for every legitimate request.
 
@@ -32,7 +32,7 @@ CHUNK_ROUTE = re.compile(r"^/api/v1/procedures/[^/]+/uploads/[^/]+/$")
 def body_limit(path: str, method: str) -> int:
     """The most bytes a request to ``path`` may carry."""
     if method == "POST" and UPLOAD_ROUTE.match(path):
-        return settings.VIDEO_MAX_UPLOAD_BYTES + MULTIPART_ROOM
+        return min(settings.VIDEO_MAX_UPLOAD_BYTES, settings.VIDEO_SINGLE_REQUEST_MAX_BYTES) + MULTIPART_ROOM
     if method == "PATCH" and CHUNK_ROUTE.match(path):
         return settings.TUS_MAX_CHUNK_BYTES
     return settings.REQUEST_MAX_BODY_BYTES
@@ -48,7 +48,8 @@ def _human(size: int) -> str:
 def refusal_body(limit: int) -> dict:
     return {"error": {"code": "too_large", "message": f"The request body is larger than this address accepts "
                                                       f"({_human(limit)}); send less (a recording goes to the "
-                                                      "upload endpoint)."}}
+                                                      "resumable upload endpoint, /api/v1/procedures/{id}/uploads/, "
+                                                      "in chunks)."}}
 
 
 async def _refuse(send, status: int, code: str, message: str) -> None:

@@ -159,3 +159,11 @@ def test_connectors_do_not_see_uploaded_file_names(api, session, videos, enqueue
     assert video["original_name"] is None
     [own] = api.get(reverse("api-procedure-video", args=[session.pk])).json()["results"]
     assert own["original_name"]
+
+
+def test_a_single_request_over_its_limit_points_to_the_resumable_upload(api, session, videos, settings, media_root):
+    settings.VIDEO_SINGLE_REQUEST_MAX_BYTES = 1024  # the clip is larger; the overall limit is not reached
+    response = upload(api, session, videos["good"])
+    assert response.status_code in (400, 413)
+    assert "resumable upload" in response.json()["error"]["message"]
+    assert not Video.objects.exists() and media_files(media_root) == []

@@ -359,6 +359,10 @@ if ANALYZER_BACKEND == "openai_compatible" and not OPENAI_COMPATIBLE_BASE_URL:
 FFMPEG_BINARY = env.executable_or_empty("FFMPEG_BINARY")
 FFPROBE_BINARY = env.executable_or_empty("FFPROBE_BINARY", allowed_words=("none",))
 VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", default=4 * 1024**3, minimum=1024)
+# The single-request (multipart) upload is for short clips: daphne holds a request body in
+# memory (~10x its size at peak, benchmarks/README.md), so anything larger goes through the
+# resumable upload, which stays flat whatever the size.
+VIDEO_SINGLE_REQUEST_MAX_BYTES = env.int("VIDEO_SINGLE_REQUEST_MAX_BYTES", default=64 * 1024**2, minimum=1024)
 # Resumable (tus 1.0) uploads, analysis.uploads: each PATCH carries at most this much (the
 # route's body limit; daphne holds a request body in memory, so this bounds the web
 # process's memory per upload), unfinished uploads expire after TUS_UPLOAD_EXPIRY_HOURS.

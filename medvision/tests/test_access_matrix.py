@@ -31,6 +31,7 @@ class Route:
     method: str = "get"
     kwargs: dict = field(default_factory=dict)  # "session" is replaced by the owner's session id
     data: dict | None = None
+    headers: dict = field(default_factory=dict)
 
 
 def everyone(status):
@@ -58,6 +59,15 @@ HTTP_ROUTES = {
     ),
     "api-procedure-video": Route(
         signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    # Resumable uploads (tus): creating one; the owner's own upload (QA sees the session, not the upload).
+    "api-procedure-uploads": Route(
+        signed_in(201, anonymous=401, other_clinician=404, qa=403, connector=404), method="post",
+        kwargs={"session_id": "session"}, headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10"},
+    ),
+    "api-procedure-upload": Route(
+        signed_in(200, anonymous=401, other_clinician=404, qa=404, connector=404), method="head",
+        kwargs={"session_id": "session", "upload_id": "upload"}, headers={"Tus-Resumable": "1.0.0"},
     ),
     # The owner's sign fails (the matrix session has an undecided finding): 400 with the reason.
     "api-procedure-sign": Route(
@@ -183,6 +193,13 @@ def test_uploads_are_refused_for_everyone_but_the_owner(actors, session):
     assert not session.videos.exists()
 
 
+@pytest.fixture
+def upload(session, media_root):
+    from analysis import uploads
+
+    return uploads.upload_create(actor=session.clinician, session=session, length=10, metadata={})
+
+
 def _client_for(user):
     client = Client()
     if user is not None:
@@ -192,14 +209,15 @@ def _client_for(user):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
-def test_http_route_access(name, actors, session, frame, finding, video):
+def test_http_route_access(name, actors, session, frame, finding, video, upload):
     route = HTTP_ROUTES[name]
-    placeholders = {"session": session.pk, "frame": frame.pk, "finding": finding.pk, "video": video.pk}
+    placeholders = {"session": session.pk, "frame": frame.pk, "finding": finding.pk, "video": video.pk,
+                    "upload": upload.pk}
     kwargs = {k: placeholders.get(v, v) for k, v in route.kwargs.items()}
     url = reverse(name, kwargs=kwargs)
     for role in ROLES:
         client = _client_for(actors[role])
-        response = getattr(client, route.method)(url, data=route.data or {})
+        response = getattr(client, route.method)(url, data=route.data or {}, headers=route.headers)
         expected = route.expected[role]
         if expected == LOGIN:
             assert response.status_code == 302, (name, role, response.status_code)

@@ -69,10 +69,11 @@ async def test_requests_within_the_limit_pass_untouched():
     assert await response_of(communicator) == (200, b"ok")
 
 
-def test_the_upload_route_gets_the_recording_limit_and_nothing_else_does(settings):
+def test_the_upload_route_gets_the_single_request_limit_and_nothing_else_does(settings):
     settings.VIDEO_MAX_UPLOAD_BYTES = 4 * 1024**3
+    settings.VIDEO_SINGLE_REQUEST_MAX_BYTES = 64 * 1024**2
     upload = "/api/v1/procedures/3f2c51c4-3b2a-4e7e-9f5e-0c1d2e3f4a5b/video/"
-    assert body_limit(upload, "POST") > 4 * 1024**3
+    assert 64 * 1024**2 < body_limit(upload, "POST") < 66 * 1024**2
     assert body_limit(upload, "GET") == settings.REQUEST_MAX_BODY_BYTES
     assert body_limit("/healthz", "POST") == settings.REQUEST_MAX_BODY_BYTES
 
