@@ -18,6 +18,7 @@ from .task_names import (  # noqa: F401 - the names callers pass to send()
     ANALYZE_FRAMES,
     ANALYZE_LIVE,
     FINISH_UPLOAD,
+    MAKE_PLAYBACK_COPY,
     PROCESS_VIDEO,
     SCHEDULE,
     SUMMARISE_VIDEO,

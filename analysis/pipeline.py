@@ -33,7 +33,7 @@ from medvision.events import (
 from procedures import workflow
 from procedures.models import ProcedureSession, Video, VideoState
 
-from . import dispatch, services
+from . import dispatch, playback, services
 from .engine.schemas import RISK_RANK, RISKS_HIGHEST_FIRST
 from .models import AnalysisState, Finding, FindingOrigin, FrameSource
 from .serializers import finding_event
@@ -90,6 +90,8 @@ def video_sample(video_id) -> None:
     try:
         info = probe_video(video.file.path, verify=False, max_width=settings.VIDEO_MAX_WIDTH,
                            max_height=settings.VIDEO_MAX_HEIGHT, max_duration_s=settings.VIDEO_MAX_DURATION_S)
+        # Interlacing and container start noted; a copy queued if browsers cannot play it.
+        playback.queue_if_needed(video, info)
         budget_s = sampling_budget_s(info.duration_s)
         with sample_frames(video.file.path, info=info, interval_s=settings.SAMPLING_INTERVAL_S,
                            scene_threshold=settings.SAMPLING_SCENE_THRESHOLD or None,
@@ -216,7 +218,7 @@ def video_summarise(video_id) -> None:
                 session=video.session,
                 origin_key=f"video:{video.pk}:{item.start_ms}:{item.category}:{item.location}"[:128],
                 defaults=dict(
-                    frame=key_frame, origin=FindingOrigin.AI, start_ms=item.start_ms, end_ms=item.end_ms,
+                    frame=key_frame, video=video, origin=FindingOrigin.AI, start_ms=item.start_ms, end_ms=item.end_ms,
                     category=item.category, location=item.location or "", risk=item.risk,
                     confidence=item.confidence, size_mm=det.get("size_mm"), label=det.get("label", ""),
                     description=det.get("description", ""), suggested_next_step=det.get("suggested_next_step", ""),

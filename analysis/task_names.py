@@ -9,3 +9,5 @@ SCHEDULE = "analysis.tasks.analyze_waiting"
 PROCESS_VIDEO = "analysis.tasks.process_video"
 SUMMARISE_VIDEO = "analysis.tasks.summarise_video"
 FINISH_UPLOAD = "analysis.tasks.finish_upload"
+# CPU queue: the browser-playable H.264 copy of a recording (analysis.playback).
+MAKE_PLAYBACK_COPY = "analysis.tasks.make_playback_copy"

@@ -96,3 +96,16 @@ def finish_upload(self, upload_id: str) -> None:
         uploads.upload_finish(upload_id)
     except uploads.SessionBusy:
         raise self.retry(countdown=settings.UPLOAD_BUSY_RETRY_S) from None
+
+
+@shared_task(name="analysis.tasks.make_playback_copy", acks_late=True, reject_on_worker_lost=True)
+def make_playback_copy(video_id: str) -> None:
+    """CPU queue: the browser-playable H.264 MP4 copy of a recording (analysis.playback). A
+    failure marks the copy failed, never the recording."""
+    from . import playback
+
+    try:
+        playback.make_copy(video_id)
+    except Exception as exc:
+        playback.fail(video_id, f"unexpected error ({type(exc).__name__}: {exc})")
+        raise

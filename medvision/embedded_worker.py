@@ -2,8 +2,10 @@
 
 With no Redis, the broker is kombu's in-memory transport, which only works inside one
 process; so the worker runs as a thread of the web server. Tasks still run off the request
-path (asynchronously), exactly as with a separate worker. One thread pool of two: one slot
-for CPU tasks (sampling) and one for the model, whose weights load once in this process.
+path (asynchronously), exactly as with a separate worker. One thread pool of three: a slot
+for sampling, one for the model, whose weights load once in this process, and one so that a
+recording's playable copy (``make_playback_copy``, default queue, minutes of ffmpeg) does not
+hold up either of them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ _lock = threading.Lock()
 _worker: WorkController | None = None
 
 
-def start_embedded_worker(*, concurrency: int = 2) -> WorkController:
+def start_embedded_worker(*, concurrency: int = 3) -> WorkController:
     """Start the worker thread once per process (idempotent) and wait until it consumes."""
     global _worker
     from .celery import app

@@ -7,7 +7,8 @@ type, never the dict, so a field cannot be misspelt in one of the places that se
 
 Kinds: ``finding`` (a finding was created or changed; the finding JSON of
 ``analysis.serializers.finding_event``), ``frame`` (a frame's analysis state), ``progress``
-(a recording's processing stage), ``summary`` (a recording's summary), ``status`` (the
+(a recording's processing stage), ``playback`` (a recording's playable copy: its state,
+progress and the reason it failed), ``summary`` (a recording's summary), ``status`` (the
 session's status changed, with the reason when it failed).
 """
 
@@ -60,6 +61,22 @@ class RecordingProgress(SessionEvent):
     def as_message(self) -> dict:
         return {"type": self.kind, "video": self.video, "stage": self.stage,
                 "progress": round(self.progress, 4), **self.detail}
+
+
+@dataclass(frozen=True)
+class PlaybackProgress(SessionEvent):
+    """A recording's browser-playable copy: ``state`` is a ``PlaybackState`` value
+    (not_needed, pending, making, ready, failed), ``progress`` 0..1, ``error`` why it failed."""
+
+    video: str
+    state: str
+    progress: float
+    error: str = ""
+    kind: ClassVar[str] = "playback"
+
+    def as_message(self) -> dict:
+        return {"type": self.kind, "video": self.video, "state": self.state,
+                "progress": round(self.progress, 4), "error": self.error}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ Recording (Video.state)::
     analysing --start_summarising--> summarising --finish--> done
     anything but done --fail--> failed
 
+Playable copy (Video.playback_state), beside the state above: a recording that browsers
+cannot play gets an H.264 MP4 copy in the background; its failure never fails the recording::
+
+    not_needed/failed --playback_needed--> pending --playback_start--> making
+    making --playback_progress--> making --playback_ready--> ready
+    pending/making --playback_failed--> failed
+
 Other apps take part through signals, so this module imports none of them:
 ``session_signing`` is sent inside the sign-off transaction, the session row locked, before
 the status changes; a receiver refuses the sign-off by raising ``NotAllowed`` (analysis:
@@ -34,10 +41,10 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from medvision.audit import acting_as
-from medvision.events import RecordingProgress, StatusChanged, publish
+from medvision.events import PlaybackProgress, RecordingProgress, StatusChanged, publish, publish_after_commit
 
 from . import access
-from .models import Addendum, ProcedureSession, SessionMode, SessionStatus, Video, VideoState
+from .models import Addendum, PlaybackState, ProcedureSession, SessionMode, SessionStatus, Video, VideoState
 
 
 class NotAllowed(Exception):
@@ -196,3 +203,60 @@ def video_fail(video_id, message: str) -> None:
                     processing_finished_at=timezone.now())
         session_fail(_locked_session(video.session_id))
     publish(video.session_id, StatusChanged(SessionStatus.FAILED, message))
+
+
+# --- playable copies -------------------------------------------------------------------------
+
+def _move_playback(video: Video, state: str, allowed_from: set, *, progress: float, error: str = "",
+                   **fields) -> None:
+    if video.playback_state not in allowed_from:
+        raise NotAllowed(f"A recording's playable copy cannot go from {video.playback_state} to {state}.")
+    video.playback_state = state
+    video.playback_progress = max(0.0, min(1.0, progress))
+    video.playback_error = error
+    for name, value in fields.items():
+        setattr(video, name, value)
+    video.save(update_fields=["playback_state", "playback_progress", "playback_error", *fields])
+    _announce_playback(video, after_commit=True)
+
+
+def _announce_playback(video: Video, *, after_commit: bool) -> None:
+    event = PlaybackProgress(video=str(video.pk), state=video.playback_state, progress=video.playback_progress,
+                             error=video.playback_error)
+    (publish_after_commit if after_commit else publish)(video.session_id, event)
+
+
+def video_playback_needed(video: Video) -> bool:
+    """Browsers cannot play the recording as recorded: a copy is waiting to be made. Returns
+    whether it changed (a redelivered sampling task finds it pending, making or ready)."""
+    if video.playback_state not in (PlaybackState.NOT_NEEDED, PlaybackState.FAILED):
+        return False
+    _move_playback(video, PlaybackState.PENDING, {PlaybackState.NOT_NEEDED, PlaybackState.FAILED}, progress=0.0)
+    return True
+
+
+def video_playback_start(video: Video) -> None:
+    """The copy task begins (again, when a worker died while making it)."""
+    _move_playback(video, PlaybackState.MAKING, {PlaybackState.PENDING, PlaybackState.MAKING}, progress=0.0)
+
+
+def video_playback_progress(video: Video, progress: float) -> None:
+    """How far the copy has got (0..1 of the recording's duration); the state stays making."""
+    if video.playback_state != PlaybackState.MAKING:
+        raise NotAllowed(f"A recording's playable copy is {video.playback_state}, not being made.")
+    video.playback_progress = max(0.0, min(1.0, progress))
+    video.save(update_fields=["playback_progress"])
+    _announce_playback(video, after_commit=False)
+
+
+def video_playback_ready(video: Video, file_name: str) -> None:
+    """The copy is complete at ``file_name`` (relative to MEDIA_ROOT)."""
+    video.playback_file.name = file_name
+    _move_playback(video, PlaybackState.READY, {PlaybackState.MAKING}, progress=1.0, playback_file=video.playback_file)
+
+
+def video_playback_failed(video: Video, message: str) -> None:
+    """No copy could be made: the page says why and offers the original for download. The
+    recording itself (sampling, findings) goes on as before."""
+    _move_playback(video, PlaybackState.FAILED, {PlaybackState.PENDING, PlaybackState.MAKING}, progress=0.0,
+                   error=message[:2000])

@@ -373,3 +373,89 @@ def make_benchmark_video(
     )
     shutil.move(tmp, path)  # never leave a half-written file under the cached name
     return Path(path)
+
+
+# --- what endoscopy tower recorders write --------------------------------------------------
+
+# name -> (file suffix, ffmpeg output options). Fast settings; the formats are the point.
+RECORDER_FORMATS: dict[str, tuple[str, list[str]]] = {
+    "mpeg2_ts": (".ts", ["-c:v", "mpeg2video", "-q:v", "4", "-pix_fmt", "yuv420p", "-f", "mpegts"]),
+    "mjpeg_avi": (".avi", ["-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p", "-f", "avi"]),
+    "mpeg4_avi": (".avi", ["-c:v", "mpeg4", "-q:v", "5", "-pix_fmt", "yuv420p", "-f", "avi"]),
+    "mjpeg_mov": (".mov", ["-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p", "-f", "mov"]),
+    "h264_mov": (".mov", [*_X264_FAST, "-f", "mov"]),
+    "h264_mp4": (".mp4", [*_X264_FAST, "-movflags", "+faststart", "-f", "mp4"]),
+    "hevc_mp4": (".mp4", ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error",
+                          "-pix_fmt", "yuv420p", "-tag:v", "hvc1", "-f", "mp4"]),
+}
+# Interlaced encodes, top field first, with the field order written into the stream.
+_INTERLACED_OPTIONS = {
+    "mpeg2_ts": ["-flags", "+ilme+ildct", "-top", "1", "-field_order", "tt"],
+    "h264_mp4": ["-x264-params", "interlaced=1:tff=1", "-field_order", "tt"],
+}
+
+
+def make_recorder_video(
+    path_stem: PathLike,
+    recorder_format: str,
+    *,
+    segments: Sequence[Segment | tuple[str, float]] = (("red", 1.5), ("blue", 1.5)),
+    size: tuple[int, int] = (176, 144),
+    fps: int = 25,
+    interlaced: bool = False,
+    combed: bool = False,
+    with_audio: bool = False,
+) -> Path:
+    """A clip in one of :data:`RECORDER_FORMATS` with hard cuts at ``cut_times(segments)``.
+
+    ``interlaced``: encoded as interlaced (only the formats in ``_INTERLACED_OPTIONS``).
+    ``combed``: the picture is replaced by lines whose fields differ in every frame and swap
+    every frame, which shows as combing unless the reader deinterlaces (a motion-adaptive
+    deinterlacer keeps the lines of a still picture, so they must move).
+    Returns ``path_stem`` with the format's suffix.
+    """
+    suffix, options = RECORDER_FORMATS[recorder_format]
+    path = Path(str(path_stem) + suffix)
+    segs = [s if isinstance(s, Segment) else Segment(*s) for s in segments]
+    w, h = size
+    graph = ";".join(
+        f"{_lavfi_source(s.source, w, h, fps, s.seconds)},format=yuv420p,setsar=1[s{i}]" for i, s in enumerate(segs)
+    )
+    graph += ";" + "".join(f"[s{i}]" for i in range(len(segs))) + f"concat=n={len(segs)}:v=1:a=0"
+    if combed:
+        # the fields swap colours every frame (even lines white, odd black, then the other way
+        # round): moving picture, so a motion-adaptive deinterlacer must not weave it
+        graph += ",geq=lum='if(mod(Y+N\\,2)\\,16\\,235)':cb=128:cr=128"
+    graph += "[v]"
+    args = ["-filter_complex", graph]
+    if with_audio:
+        total = sum(s.seconds for s in segs)
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={total}"]
+    args += ["-map", "[v]"]
+    if with_audio:
+        args += ["-map", "0:a", "-c:a", "aac" if suffix != ".avi" else "mp3"]
+    if interlaced:
+        if recorder_format not in _INTERLACED_OPTIONS:
+            raise ValueError(f"no interlaced variant of {recorder_format}")
+        args += _INTERLACED_OPTIONS[recorder_format]
+    run_ffmpeg([*args, *options, str(path)])
+    return path
+
+
+def moov_before_mdat(path: PathLike) -> bool:
+    """Whether an MP4's index (moov) precedes its media data (mdat): ``+faststart``."""
+    order = []
+    with open(path, "rb") as fh:
+        while len(order) < 16:
+            header = fh.read(8)
+            if len(header) < 8:
+                break
+            size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(fh.read(8), "big") - 8
+            elif size == 0:
+                order.append(kind)
+                break
+            order.append(kind)
+            fh.seek(size - 8, os.SEEK_CUR)
+    return "moov" in order and "mdat" in order and order.index("moov") < order.index("mdat")

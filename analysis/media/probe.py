@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .ffmpeg_binary import ffmpeg_exe, ffprobe_exe, input_url
 from .probe_parse import (
+    INTERLACED_FIELD_ORDERS,
     ProbeParseError,
     RawProbe,
     RawStream,
@@ -172,6 +173,11 @@ class VideoInfo:
     rotation: int = 0  # display rotation in degrees, already applied to width/height
     sample_aspect_ratio: float = 1.0  # pixel width/height (PAL SD capture is 16:15 or 64:45)
     probed_with: str = "ffmpeg"  # "ffprobe" or "ffmpeg"
+    pix_fmt: str = ""  # decoder output format, e.g. "yuv420p"; "" when the probe did not say
+    field_order: str = ""  # "progressive", "tt", "bb", "tb", "bt", or "" when unknown
+    # True when the stream says its frames are two fields (tt/bb/tb/bt): the sampler and the
+    # playback copy deinterlace them. Unknown counts as progressive, as players assume.
+    interlaced: bool = False
 
     @property
     def display_aspect(self) -> float:
@@ -408,6 +414,9 @@ def _build_info(
         rotation=rotation,
         sample_aspect_ratio=float(stream.sample_aspect_ratio or 1.0),
         probed_with=raw.source,
+        pix_fmt=stream.pix_fmt or "",
+        field_order=stream.field_order or "",
+        interlaced=(stream.field_order or "") in INTERLACED_FIELD_ORDERS,
     )
 
 

@@ -30,6 +30,10 @@ class RawStream:
     sample_aspect_ratio: float | None = None
     rotation: float = 0.0  # degrees, from the display matrix
     attached_pic: bool = False  # cover art in an audio file, not a video
+    pix_fmt: str | None = None  # e.g. "yuv420p", "yuvj422p", "yuv420p10le"
+    # ffprobe's spelling: "progressive", "tt"/"bb" (interlaced, top/bottom field first) or
+    # "tb"/"bt" (interlaced, coded in the other order); None when the stream does not say.
+    field_order: str | None = None
 
 
 @dataclass
@@ -92,7 +96,17 @@ def _ffprobe_stream(position: int, s: dict) -> RawStream:
         sample_aspect_ratio=_ratio(s.get("sample_aspect_ratio"), sep=":"),
         rotation=rotation,
         attached_pic=bool((s.get("disposition") or {}).get("attached_pic")),
+        pix_fmt=str(s["pix_fmt"]) if s.get("pix_fmt") else None,
+        field_order=_field_order(s.get("field_order")),
     )
+
+
+INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
+
+
+def _field_order(value) -> str | None:
+    value = str(value or "").strip().lower()
+    return value if value in INTERLACED_FIELD_ORDERS | {"progressive"} else None
 
 
 # --- ffmpeg -hide_banner -i FILE (stderr) ---------------------------------------------------
@@ -108,6 +122,16 @@ _ROTATION_RE = re.compile(r"rotation of (?P<deg>-?\d+(?:\.\d+)?) degrees", re.IG
 _SIZE_RE = re.compile(r"^(?P<w>\d+)x(?P<h>\d+)(?:\s|$)")
 _RATE_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)(?P<k>k?) (?P<unit>fps|tbr)\b")
 _SAR_RE = re.compile(r"\bSAR (?P<n>\d+):(?P<d>\d+)")
+_PIX_FMT_RE = re.compile(r"^(?P<fmt>[a-z][a-z0-9_]*)(?:\(|$)")
+# How ``ffmpeg -i`` words the field order inside the pixel format's parentheses,
+# e.g. "yuv420p(tv, top first)" (libavformat/dump.c), in ffprobe's spelling.
+_FFMPEG_FIELD_ORDERS = (
+    ("top coded first (swapped)", "tb"),
+    ("bottom coded first (swapped)", "bt"),
+    ("top first", "tt"),
+    ("bottom first", "bb"),
+    ("progressive", "progressive"),
+)
 # Where the description of Input #0 ends.
 _SECTION_END_RE = re.compile(r"^(Input #[1-9]|Output #|Stream mapping:|At least one output)")
 # Log lines look like "[in#0 @ 0x55ab...] moov atom not found"; the prefix is noise for people.
@@ -143,6 +167,10 @@ def _ffmpeg_stream(index: int, kind: str, desc: str) -> RawStream:
     fields = split_top_level(desc)
     codec = fields[0].split()[0] if fields and fields[0].split() else "unknown"
     stream = RawStream(index=index, kind=kind, codec=codec, attached_pic="(attached pic)" in desc)
+    if kind == "video" and len(fields) > 1 and (m := _PIX_FMT_RE.match(fields[1])) and not _SIZE_RE.match(fields[1]):
+        stream.pix_fmt = m.group("fmt")
+        colour = fields[1][m.end():]  # "tv, bt709, top first)" or ""
+        stream.field_order = next((code for words, code in _FFMPEG_FIELD_ORDERS if words in colour), None)
     for f in fields[1:]:
         f = f.strip()
         if (m := _SIZE_RE.match(f)) and stream.width is None:

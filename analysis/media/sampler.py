@@ -30,6 +30,9 @@ One ffmpeg process decodes the file and runs this filter chain::
   text), relative to the container start as ffmpeg's CLI shifts it to 0 -- the same clock a
   player's seek bar and ``ffmpeg -ss`` use. A video stream that starts later than the
   container (audio first) keeps its offset.
+* Interlaced sources (the probe saw a field order tt/bb/tb/bt) go through ``bwdif`` first,
+  one frame out per frame in with its pts unchanged, so the comb of two fields never
+  reaches the quality gate or the model.
 * ``scale`` has an explicit output size computed from the probe, so a mid-stream resolution
   change cannot change the byte size of frames on the pipe.
 """
@@ -61,6 +64,10 @@ GRID_EPSILON_S = 1e-4
 # written before the pixels, so only a wedged reader thread would ever hit this.
 TIMESTAMP_WAIT_S = 30.0
 _STDERR_TAIL_LINES = 12
+# bwdif (motion adaptive, yadif's successor) emitting one frame per frame (not one per
+# field), the field order taken from each frame, every frame treated as interlaced because
+# the probe said the stream is (some decoders, MJPEG's, do not flag the frames themselves).
+DEINTERLACE_OPTIONS = {"mode": "send_frame", "parity": "auto", "deint": "all"}
 
 _SHOWINFO_FRAME_RE = re.compile(
     r"^\[Parsed_showinfo_\d+ @ [^\]]*\]\s+n:\s*(?P<n>\d+)\s+pts:\s*(?P<pts>-?\d+|NOPTS)"
@@ -151,9 +158,12 @@ def build_command(
     # The decoder refuses pictures above max_pixels, whatever the header claimed.
     limits = {"max_pixels": max_pixels} if max_pixels else {}
     stream = ffmpeg.input(input_url(path), threads=threads, format_whitelist=whitelist, protocol_whitelist="file",
-                          **limits)[
-        "v:0"
-    ].filter("select", select_expression(interval_s, scene_threshold))
+                          **limits)["v:0"]
+    if info.interlaced:
+        # Before select: the deinterlacer looks at the neighbouring frames, which select
+        # would drop. One frame out per frame in, same pts, so times do not change.
+        stream = stream.filter("bwdif", **DEINTERLACE_OPTIONS)
+    stream = stream.filter("select", select_expression(interval_s, scene_threshold))
     if scene_threshold is not None:
         stream = stream.filter("metadata", mode="print", key="lavfi.scene_score")
     stream = (

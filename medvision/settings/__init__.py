@@ -369,6 +369,8 @@ VIDEO_SINGLE_REQUEST_MAX_BYTES = env.int("VIDEO_SINGLE_REQUEST_MAX_BYTES", defau
 TUS_MAX_CHUNK_BYTES = env.int("TUS_MAX_CHUNK_BYTES", default=16 * 1024**2, minimum=64 * 1024, maximum=256 * 1024**2)
 TUS_UPLOAD_EXPIRY_HOURS = env.float("TUS_UPLOAD_EXPIRY_HOURS", default=24, minimum=0.01)
 TUS_MAX_OPEN_UPLOADS_PER_USER = env.int("TUS_MAX_OPEN_UPLOADS_PER_USER", default=4, minimum=1)
+# What the session page's client sends per PATCH (at most TUS_MAX_CHUNK_BYTES).
+TUS_BROWSER_CHUNK_BYTES = env.int("TUS_BROWSER_CHUNK_BYTES", default=8 * 1024**2, minimum=64 * 1024)
 UPLOAD_BUSY_RETRY_S = env.int("UPLOAD_BUSY_RETRY_S", default=30, minimum=1)
 VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", default=4096, minimum=16)
 VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", default=4096, minimum=16)

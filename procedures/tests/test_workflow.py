@@ -8,7 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 
 from procedures import workflow
-from procedures.models import SessionStatus, Video, VideoState
+from procedures.models import PlaybackState, SessionStatus, Video, VideoState
 from procedures.tests.factories import ProcedureSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -138,9 +138,54 @@ def test_only_the_workflow_writes_a_session_status_or_a_recording_state():
             if "tests" in path.parts or "migrations" in path.parts or path.name == "workflow.py":
                 continue
             source = path.read_text()
-            if "SessionStatus" not in source and "VideoState" not in source:
-                continue  # another model's status or state (a frame's, a grammar matcher's)
-            for attribute in ("status", "state"):
+            # "status"/"state" of another model (a frame's, a grammar matcher's) are not ours;
+            # "playback_state" is only a recording's.
+            attributes = ["playback_state"]
+            if "SessionStatus" in source or "VideoState" in source:
+                attributes += ["status", "state"]
+            for attribute in attributes:
                 for line in _writes_of(attribute, path):
                     writers.setdefault(str(path.relative_to(ROOT)), []).append(line)
-    assert not writers, f"status/state written outside procedures/workflow.py: {writers}"
+    assert not writers, f"status/state/playback_state written outside procedures/workflow.py: {writers}"
+
+
+def test_the_write_finder_sees_a_playback_state_write(tmp_path):
+    sample = tmp_path / "bad.py"
+    sample.write_text("video.playback_state = 'ready'\nVideo.objects.filter(pk=1).update(playback_state='failed')\n")
+    assert _writes_of("playback_state", sample) == [1, 2]
+
+
+def test_the_playable_copy_moves_through_its_states(session, media_root, monkeypatch,
+                                                   django_capture_on_commit_callbacks):
+    published = []
+    monkeypatch.setattr("medvision.broadcast.broadcast", lambda _sid, event: published.append(event))
+    video = a_video(session)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert workflow.video_playback_needed(video) and video.playback_state == PlaybackState.PENDING
+        assert not workflow.video_playback_needed(video)  # a redelivered task: already pending
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.video_playback_start(video)
+    workflow.video_playback_progress(video, 0.5)  # published at once: progress is not a transition
+    with django_capture_on_commit_callbacks(execute=True):
+        workflow.video_playback_ready(video, f"videos/{session.pk}/{video.pk}.playback.mp4")
+    video.refresh_from_db()
+    assert video.playback_state == PlaybackState.READY and video.playback_progress == 1.0
+    assert video.playback_file.name.endswith(".playback.mp4")
+    assert [(e["type"], e["state"], e["progress"]) for e in published] == [
+        ("playback", "pending", 0.0), ("playback", "making", 0.0), ("playback", "making", 0.5),
+        ("playback", "ready", 1.0)]
+    with pytest.raises(workflow.NotAllowed):
+        workflow.video_playback_failed(video, "too late")  # a ready copy stays ready
+
+
+def test_a_failed_copy_keeps_its_reason_and_leaves_the_recording_alone(session, media_root):
+    video = a_video(session, VideoState.ANALYSING)
+    workflow.video_playback_needed(video)
+    workflow.video_playback_start(video)
+    workflow.video_playback_failed(video, "ffmpeg failed")
+    video.refresh_from_db()
+    assert video.playback_state == PlaybackState.FAILED and video.playback_error == "ffmpeg failed"
+    assert video.state == VideoState.ANALYSING
+    with pytest.raises(workflow.NotAllowed):
+        workflow.video_playback_progress(video, 0.3)
+    assert workflow.video_playback_needed(video)  # it may be tried again

@@ -24,6 +24,43 @@ function onProgress(event) {
   }
 }
 
+// A recording's playable copy: the same wording as templates/procedures/_playback_status.html.
+export function playbackText(event) {
+  switch (event.state) {
+    case "pending": return "A playable copy is waiting to be made; until then, download the original.";
+    case "making": return `Making a playable copy… ${Math.round((Number(event.progress) || 0) * 100)} %`;
+    case "ready": return "Playing a browser-playable copy (H.264); the original is the evidence and the times refer to it.";
+    case "failed": return `A playable copy could not be made: ${event.error || "unknown reason"}; download the original.`;
+    default: return "";
+  }
+}
+
+function onPlayback(event) {
+  const id = String(event.video);
+  for (const box of document.querySelectorAll("[data-playback-for]")) {
+    if (box.dataset.playbackFor !== id) continue;
+    box.dataset.playbackState = String(event.state);
+    box.hidden = event.state === "not_needed";
+    const text = box.querySelector("[data-playback-text]");
+    if (text) text.textContent = playbackText(event);
+    const bar = box.querySelector("progress");
+    if (bar) {
+      if (typeof event.progress === "number") bar.value = event.progress;
+      bar.hidden = !(event.state === "pending" || event.state === "making");
+    }
+  }
+  if (event.state === "ready") {
+    // The file URL now serves the copy: players of this recording load it, at the same time.
+    for (const player of document.querySelectorAll("video")) {
+      const src = player.currentSrc || player.src || "";
+      if (!src.includes(`/videos/${id}/file`) || src.includes("original=1")) continue;
+      const at = player.currentTime;
+      player.load();
+      player.addEventListener("loadedmetadata", () => { player.currentTime = at; }, { once: true });
+    }
+  }
+}
+
 export function watchSession(sessionId, { onEvent } = {}) {
   let attempt = 0;
   let reloading = false;
@@ -38,6 +75,7 @@ export function watchSession(sessionId, { onEvent } = {}) {
       try { event = JSON.parse(message.data); } catch { return; }
       if (onEvent) onEvent(event);
       if (event.type === "progress") onProgress(event);
+      if (event.type === "playback") onPlayback(event);
       if ((event.type === "summary" || event.type === "status") && !reloading) {
         reloading = true;
         setTimeout(() => location.reload(), 300);
