@@ -264,9 +264,14 @@ def upload_expire_one(upload: ResumableUpload) -> None:
 
 
 def uploads_expire(now=None) -> int:
-    """Delete uploads still receiving past their expiry, and the files of refused ones."""
+    """Delete uploads still receiving past their expiry (with their files). A complete
+    upload still "checking" past its expiry lost its task (a broker or worker gone): it is
+    queued again, and is then stored or refused with a reason, never left on disk."""
     now = now or timezone.now()
     expired = list(ResumableUpload.objects.filter(state=UploadState.RECEIVING, expires_at__lte=now))
     for upload in expired:
         upload_expire_one(upload)
+    for upload_id in ResumableUpload.objects.filter(state=UploadState.CHECKING, expires_at__lte=now).values_list(
+            "pk", flat=True):
+        dispatch.send_after_commit(dispatch.FINISH_UPLOAD, str(upload_id))
     return len(expired)

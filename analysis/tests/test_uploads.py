@@ -300,3 +300,21 @@ def test_a_chunk_route_has_its_own_small_body_limit(settings):
     path = "/api/v1/procedures/0b9e/uploads/77aa/"
     assert body_limit(path, "PATCH") == settings.TUS_MAX_CHUNK_BYTES
     assert body_limit(path, "POST") == settings.REQUEST_MAX_BODY_BYTES
+
+
+def test_a_complete_upload_whose_check_was_lost_is_queued_again_by_the_sweep(api, session, media_root, monkeypatch,
+                                                                            django_capture_on_commit_callbacks):
+    queued = []
+    monkeypatch.setattr("analysis.tasks.finish_upload.delay", lambda upload_id: queued.append(upload_id))
+    location = create(api, session, 10)["Location"]
+    with django_capture_on_commit_callbacks(execute=True):
+        patch(api, location, 0, b"a" * 10)
+    [upload_id] = queued
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_expire")
+    assert queued == []  # not yet expired: its task may still come
+    ResumableUpload.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_expire")
+    assert queued == [upload_id]
