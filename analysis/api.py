@@ -52,6 +52,12 @@ class FindingSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     session = serializers.UUIDField()
     frame = serializers.UUIDField(allow_null=True, help_text="The key frame (JPEG evidence), if any.")
+    video = serializers.UUIDField(allow_null=True, read_only=True,
+                                  help_text="The recording whose media time start_ms and end_ms are; "
+                                            "null for a live session's findings.")
+    recording = serializers.IntegerField(allow_null=True, read_only=True,
+                                         help_text="That recording's number in the session (1, 2, ...: "
+                                                   "'Recording 2'); null for live findings.")
     origin = serializers.ChoiceField(choices=["ai", "clinician"])
     start_ms = serializers.IntegerField(help_text="Media time of the first frame showing it, in ms.")
     end_ms = serializers.IntegerField(help_text="Media time of the last frame showing it, in ms.")
@@ -105,7 +111,7 @@ class SessionFindingList(StrictQueryParamsMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Finding.objects.none()
         self.session = access.get_visible_session(self.request.user, self.kwargs["session_id"])
-        return selectors.finding_list_for(user=self.request.user, session=self.session)
+        return selectors.finding_list_for(user=self.request.user, session=self.session).select_related("video")
 
     @extend_schema(responses={200: FindingSerializer(many=True), **ERRORS})
     def get(self, request, *args, **kwargs):
@@ -240,5 +246,5 @@ class FindingDetail(StrictQueryParamsMixin, generics.GenericAPIView):
             raise ValidationError(exc.message_dict if hasattr(exc, "message_dict") else exc.messages) from None
         except ValueError as exc:
             raise ValidationError({"status": [str(exc)]}) from None
-        finding = Finding.objects.select_related("reviewed_by").get(pk=finding.pk)
+        finding = Finding.objects.select_related("reviewed_by", "video").get(pk=finding.pk)
         return Response(FindingDetailSerializer(finding).data)

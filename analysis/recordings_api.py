@@ -31,8 +31,8 @@ class VideoSerializer(serializers.ModelSerializer):
     class Meta:
         model = Video
         fields = [
-            "id", "original_name", "sha256", "container", "codec", "duration_s", "fps", "width", "height",
-            "size_bytes", "state", "progress", "progress_detail", "gate_counts", "summary", "error_message",
+            "id", "number", "original_name", "sha256", "container", "codec", "duration_s", "fps", "width", "height",
+            "interlaced", "start_time_s", "size_bytes", "state", "playback_state", "playback_progress", "playback_error", "progress", "progress_detail", "gate_counts", "summary", "error_message",
             "created_at", "processing_started_at", "processing_finished_at",
         ]
         read_only_fields = fields

@@ -12,7 +12,7 @@ REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
 
 def finding_list(*, session, risk: str | None = None, review_status: str | None = None,
                  category: str | None = None) -> QuerySet[Finding]:
-    qs = Finding.objects.filter(session=session).select_related("frame", "reviewed_by")
+    qs = Finding.objects.filter(session=session).select_related("frame", "reviewed_by", "video")
     if risk:
         qs = qs.filter(risk=risk)
     if review_status:

@@ -23,6 +23,10 @@ def finding_event(finding: Finding) -> dict:
         "id": str(finding.pk),
         "session": str(finding.session_id),
         "frame": str(finding.frame_id) if finding.frame_id else None,
+        # The recording the times refer to: its id and its number in the session
+        # ("Recording 2"); both null for a live session's findings.
+        "video": str(finding.video_id) if finding.video_id else None,
+        "recording": finding.video.number if finding.video_id else None,
         "origin": finding.origin,
         "start_ms": finding.start_ms,
         "end_ms": finding.end_ms,

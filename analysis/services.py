@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -76,14 +77,24 @@ def finding_review(
     return finding
 
 
-def finding_add_manual(*, actor, session: ProcedureSession, **values) -> Finding:
-    """A finding the model missed, added by the clinician (it is confirmed by its author)."""
+def _check_recording_of(session: ProcedureSession, video) -> None:
+    if video is not None and video.session_id != session.pk:
+        raise ValidationError({"video": ["That recording is not one of this session's recordings."]})
+
+
+def finding_add_manual(*, actor, session: ProcedureSession, video=None, **values) -> Finding:
+    """A finding the model missed, added by the clinician (it is confirmed by its author).
+
+    ``video``: the recording its time refers to (one of the session's; None for a live
+    stream's finding)."""
     with transaction.atomic(), acting_as(actor):
         session = ProcedureSession.objects.select_for_update().get(pk=session.pk)
         access.ensure_editable(actor, session)
+        _check_recording_of(session, video)
         now = timezone.now()
         finding = Finding(
             session=session,
+            video=video,
             origin=FindingOrigin.CLINICIAN,
             review_status=ReviewStatus.CONFIRMED,
             reviewed_by=actor,
@@ -93,6 +104,21 @@ def finding_add_manual(*, actor, session: ProcedureSession, **values) -> Finding
         )
         finding.full_clean()
         finding.save()
+    publish(session.pk, FindingChanged(finding_event(finding)))
+    return finding
+
+
+def finding_set_recording(*, actor, finding: Finding, video) -> Finding:
+    """Say which recording a clinician's finding refers to (its times are kept). An AI
+    finding stays in the recording of the frame it was found in."""
+    with transaction.atomic(), acting_as(actor):
+        finding, session = _locked_finding(finding.pk, finding.session_id)
+        access.ensure_editable(actor, session)
+        _check_recording_of(session, video)
+        if finding.origin == FindingOrigin.AI and finding.video_id and video != finding.video:
+            raise ValidationError({"video": ["An AI finding stays in the recording it was found in."]})
+        finding.video = video
+        finding.save(update_fields=["video", "updated_at"])
     publish(session.pk, FindingChanged(finding_event(finding)))
     return finding
 

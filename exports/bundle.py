@@ -1,10 +1,13 @@
 """The documentation bundle: one zip a person or an archive can keep.
 
 Contents (all at the top level of the zip):
-- ``metadata.json``   session, clinician, times, models used, export time, final/preliminary,
-                      disclaimer (demo flag, Health AI Developer Foundations notice);
-- ``summary.json``    counts by risk, category and review status; recording summaries;
-- ``findings.csv``    one row per finding (UTF-8 with BOM, formula-safe cells);
+- ``metadata.json``   session, clinician, times, recordings (number, id, duration, sha256),
+                      models used, export time, final/preliminary, disclaimer (demo flag,
+                      Health AI Developer Foundations notice);
+- ``summary.json``    counts by risk, category and review status; recording summaries; the
+                      findings shown, each with its ``recording`` (number) and ``video`` (id);
+- ``findings.csv``    one row per finding (UTF-8 with BOM, formula-safe cells), with its
+                      recording number and video id;
 - ``findings.json``   the same findings in the API's finding JSON;
 - ``report.txt``      the human-readable report;
 - ``frames/*.jpg``    key frames of the findings shown;
@@ -25,7 +28,7 @@ from analysis.serializers import finding_event
 
 from .disclaimer import disclaimer
 from .formatting import iso, media_time
-from .report import frame_file_name, render_text, summary_counts
+from .report import frame_file_name, recording_rows, render_text, summary_counts
 from .selectors import ExportSnapshot
 
 logger = logging.getLogger(__name__)
@@ -33,7 +36,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 
 CSV_COLUMNS = [
-    "finding_id", "session_id", "start_ms", "start_time", "end_ms", "end_time", "category", "label",
+    "finding_id", "session_id", "recording", "video_id", "start_ms", "start_time", "end_ms", "end_time", "category", "label",
     "location", "risk", "confidence", "size_mm", "description", "suggested_next_step", "review_status",
     "reviewed_by", "reviewed_at", "clinician_note", "origin", "frame_id", "frame_file", "is_demo",
     "backend", "model_id", "model_revision", "prompt_version", "latency_ms", "generation_params",
@@ -83,11 +86,26 @@ def metadata(snapshot: ExportSnapshot) -> dict:
             "signed_by": session.signed_by.get_username() if session.signed_by_id else None,
             "signed_at": iso(session.signed_at),
         },
+        # The recordings findings' times refer to (a finding's "recording" is a number here).
+        # Never the uploaded file name: it can carry patient details.
+        "recordings": [
+            {"number": r["number"], "name": r["name"], "video": r["id"], "duration_s": r["duration_s"],
+             "sha256": r["sha256"], "findings_shown": r["findings_shown"]}
+            for r in recording_rows(snapshot)
+        ],
         "models": snapshot.provenance,
         "exported_at": iso(snapshot.exported_at),
         "exported_by": snapshot.exported_by,
         "disclaimer": disclaimer(is_final=snapshot.is_final, contains_demo_output=snapshot.contains_demo_output),
     }
+
+
+def _with_recording(video_summary: dict, video) -> dict:
+    """A recording's stored summary, its top findings naming the recording they are in."""
+    if not video_summary:
+        return video_summary
+    top = [{**t, "recording": video.number, "video": str(video.pk)} for t in video_summary.get("top_findings", [])]
+    return {**video_summary, "top_findings": top} if "top_findings" in video_summary else dict(video_summary)
 
 
 def summary(snapshot: ExportSnapshot) -> dict:
@@ -96,11 +114,19 @@ def summary(snapshot: ExportSnapshot) -> dict:
         "videos": [
             {
                 # Not the uploaded file name: it can carry patient details.
-                "id": str(v.pk), "duration_s": v.duration_s, "fps": v.fps, "width": v.width, "height": v.height,
+                "id": str(v.pk), "number": v.number, "name": v.display_name, "duration_s": v.duration_s, "fps": v.fps, "width": v.width, "height": v.height,
                 "container": v.container, "codec": v.codec, "state": v.state, "sha256": v.sha256,
-                "gate_counts": v.gate_counts, "summary": v.summary,
+                "gate_counts": v.gate_counts, "summary": _with_recording(v.summary, v),
             }
             for v in snapshot.videos
+        ],
+        # Every finding shown, with the recording (number and id) its times refer to.
+        "findings": [
+            {"id": str(f.pk), "recording": f.video.number if f.video_id else None,
+             "video": str(f.video_id) if f.video_id else None, "start_ms": f.start_ms, "end_ms": f.end_ms,
+             "start_time": media_time(f.start_ms), "risk": f.risk, "category": f.category,
+             "review_status": f.review_status}
+            for f in snapshot.findings
         ],
         "notes": snapshot.session.notes,
         "addenda": [
@@ -122,6 +148,7 @@ def findings_csv(snapshot: ExportSnapshot) -> bytes:
         frame = snapshot.key_frames.get(frame_id)
         row = {
             "finding_id": f.pk, "session_id": f.session_id,
+            "recording": f.video.number if f.video_id else "", "video_id": f.video_id or "",
             "start_ms": f.start_ms, "start_time": media_time(f.start_ms),
             "end_ms": f.end_ms, "end_time": media_time(f.end_ms), "category": f.category, "label": f.label,
             "location": f.location, "risk": f.risk, "confidence": f.confidence, "size_mm": f.size_mm,

@@ -10,6 +10,9 @@ What is in the Bundle:
   conclusion with the disclaimer, results and key-frame media);
 - one ``Observation`` per finding in the report (confirmed or edited; never a proposal
   nobody decided on, never a rejected one);
+- one ``Media`` per recording those findings come from (type ``video``; id, number, duration
+  and sha256 of the recording; no content bytes and never the uploaded file name), which
+  each finding's Observation is ``derivedFrom`` (with its key frame's Media);
 - one ``Media`` per key frame of those findings, the JPEG inline as base64. Inline rather
   than a URL: an EHR connector authenticates with an API token and could not fetch the
   portal's cookie-authenticated frame URL, and the frames are small (at most the sampling
@@ -25,11 +28,16 @@ domain is reserved and will never resolve):
 - ``CodeSystem/finding-category`` and ``CodeSystem/body-site``: the analyzer schema's
   category and location values (``analysis.engine.schemas``);
 - ``StructureDefinition/media-time``: offsets of a finding or frame into the recording or
-  live stream (``start-ms``, ``end-ms``, integers). Live media time has no defined wall-clock
+  live stream (``start-ms``, ``end-ms``, integers), and for a recorded finding which
+  recording they are offsets into: ``recording`` (integer, the session's recording number,
+  "Recording 2") and ``video`` (string, MedVision's recording id, also the recording Media's
+  identifier). A live finding has no ``recording``. Live media time has no defined wall-clock
   origin, so no Observation.effective[x] is invented from it; the report's effectivePeriod
   is the session's start and end.
 - ``NamingSystem/patient-ref``, ``NamingSystem/encounter-ref``, ``NamingSystem/session``:
-  identifier systems for the EHR references and MedVision's session id.
+  identifier systems for the EHR references and MedVision's session id;
+  ``NamingSystem/recording`` (recording id) and ``NamingSystem/recording-sha256`` (the
+  recording file's SHA-256, hex): identifiers of a recording's Media.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ from medvision.notices import DEMO_NOTICE
 
 from .bundle import read_frame
 from .disclaimer import disclaimer
-from .formatting import iso, label_of
+from .formatting import iso, label_of, media_time
 from .selectors import ExportSnapshot
 
 SNOMED = "http://snomed.info/sct"
@@ -73,6 +81,8 @@ MEDIA_TIME_URL = f"{LOCAL}/StructureDefinition/media-time"
 PATIENT_REF_SYSTEM = f"{LOCAL}/NamingSystem/patient-ref"
 ENCOUNTER_REF_SYSTEM = f"{LOCAL}/NamingSystem/encounter-ref"
 SESSION_SYSTEM = f"{LOCAL}/NamingSystem/session"
+RECORDING_SYSTEM = f"{LOCAL}/NamingSystem/recording"
+RECORDING_SHA256_SYSTEM = f"{LOCAL}/NamingSystem/recording-sha256"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 MEDIA_TYPE = "http://terminology.hl7.org/CodeSystem/media-type"
 DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -143,11 +153,36 @@ def _finding_code(finding, procedure_type: str) -> CodeableConcept:
     return CodeableConcept(coding=codings, text=finding.label or label_of(finding.category))
 
 
-def _media_time(start_ms: int, end_ms: int | None = None) -> Extension:
+def _media_time(start_ms: int, end_ms: int | None = None, video=None) -> Extension:
     parts = [Extension(url="start-ms", valueInteger=int(start_ms))]
     if end_ms is not None:
         parts.append(Extension(url="end-ms", valueInteger=int(end_ms)))
+    if video is not None:
+        parts.append(Extension(url="recording", valueInteger=int(video.number)))
+        parts.append(Extension(url="video", valueString=str(video.pk)))
     return Extension(url=MEDIA_TIME_URL, extension=parts)
+
+
+def _recording_media(video, snapshot: ExportSnapshot, refs: dict) -> Media:
+    """A recording the findings' times refer to: named, measured and hashed, not embedded
+    (recordings are large; the bundle zip and the portal hold the file)."""
+    session = snapshot.session
+    return Media(
+        id=str(video.pk),
+        identifier=[Identifier(system=RECORDING_SYSTEM, value=str(video.pk)),
+                    Identifier(system=RECORDING_SHA256_SYSTEM, value=video.sha256)],
+        status="completed",
+        type=CodeableConcept(coding=[Coding(system=MEDIA_TYPE, code="video", display="Video")]),
+        modality=CodeableConcept(coding=[Coding(system=DICOM_DCM, code="ES", display="Endoscopy")]),
+        subject=_subject(session),
+        encounter=_external("Encounter", ENCOUNTER_REF_SYSTEM, session.encounter_ref),
+        partOf=[Reference(reference=refs["procedure"], type="Procedure")],
+        width=video.width or None,
+        height=video.height or None,
+        duration=video.duration_s,
+        content=Attachment(title=video.display_name, size=video.size_bytes or None),
+        note=[Annotation(text=f"{video.display_name} of this session; findings' media times are offsets into it.")],
+    )
 
 
 def _period(start, end) -> Period | None:
@@ -166,6 +201,11 @@ def _observation(finding, snapshot: ExportSnapshot, refs: dict, status: str, iss
     if finding.clinician_note:
         notes.append(Annotation(text=f"Clinician note: {finding.clinician_note}",
                                 authorString=finding.reviewed_by.get_username() if finding.reviewed_by_id else None))
+    if finding.video_id:
+        notes.append(Annotation(text=(
+            f"Seen in {finding.video.display_name} of this session at media time "
+            f"{media_time(finding.start_ms)}-{media_time(finding.end_ms)} (offsets into that recording)."
+        )))
     if finding.origin == "ai":
         demo = f" {DEMO_NOTICE}" if finding.is_demo else ""
         notes.append(Annotation(text=(
@@ -173,6 +213,9 @@ def _observation(finding, snapshot: ExportSnapshot, refs: dict, status: str, iss
             f"{finding.get_review_status_display().lower()} by the clinician.{demo}"
         )))
     frame_ref = refs.get(("frame", str(finding.frame_id))) if finding.frame_id else None
+    recording_ref = refs.get(("video", str(finding.video_id))) if finding.video_id else None
+    derived = ([Reference(reference=frame_ref, type="Media")] if frame_ref else []) + (
+        [Reference(reference=recording_ref, type="Media", display=finding.video.display_name)] if recording_ref else [])
     return Observation(
         id=str(finding.pk),
         identifier=[Identifier(system=f"{LOCAL}/NamingSystem/finding", value=str(finding.pk))],
@@ -195,9 +238,9 @@ def _observation(finding, snapshot: ExportSnapshot, refs: dict, status: str, iss
         ) if finding.location else None,
         method=CodeableConcept(text="AI proposal reviewed by a clinician" if finding.origin == "ai"
                                else "Recorded by the clinician"),
-        derivedFrom=[Reference(reference=frame_ref, type="Media")] if frame_ref else None,
+        derivedFrom=derived or None,
         note=notes or None,
-        extension=[_media_time(finding.start_ms, finding.end_ms)],
+        extension=[_media_time(finding.start_ms, finding.end_ms, finding.video if finding.video_id else None)],
     )
 
 
@@ -245,6 +288,13 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
             continue
         refs[("frame", frame_id)] = _urn(frame_id)
         media_entries.append((refs[("frame", frame_id)], frame, _media(frame, content, snapshot, refs)))
+
+    recording_entries = []
+    wanted_videos = {f.video_id for f in in_report if f.video_id}
+    for video in snapshot.videos:
+        if video.pk in wanted_videos:
+            refs[("video", str(video.pk))] = _urn(video.pk)
+            recording_entries.append((refs[("video", str(video.pk))], _recording_media(video, snapshot, refs)))
 
     # The report holds the findings a clinician decided are real; in a preliminary export
     # they are marked preliminary, and proposals nobody decided on are left out.
@@ -299,6 +349,7 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         BundleEntry(fullUrl=refs["report"], resource=report),
         BundleEntry(fullUrl=refs["procedure"], resource=procedure),
         *[BundleEntry(fullUrl=urn, resource=obs) for urn, obs in observations],
+        *[BundleEntry(fullUrl=urn, resource=media) for urn, media in recording_entries],
         *[BundleEntry(fullUrl=urn, resource=media) for urn, _, media in media_entries],
     ]
     return Bundle(

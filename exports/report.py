@@ -18,16 +18,28 @@ from .selectors import ExportSnapshot
 WIDTH = 88
 
 
+def recording_name(finding) -> str:
+    """"Recording 2" for a recorded finding, "" for a live stream's (its times are the
+    stream's)."""
+    return finding.video.display_name if finding.video_id else ""
+
+
 def finding_rows(snapshot: ExportSnapshot) -> list[dict]:
     rows = []
     for number, finding in enumerate(snapshot.findings, start=1):
         frame_id = str(finding.frame_id) if finding.frame_id else None
+        recording = recording_name(finding)
+        start, end = media_time(finding.start_ms), media_time(finding.end_ms)
         rows.append({
             "number": number,
             "finding": finding,
             "id": str(finding.pk),
-            "start": media_time(finding.start_ms),
-            "end": media_time(finding.end_ms),
+            "start": start,
+            "end": end,
+            # Which recording the times are offsets into, and the times: "Recording 2 · 00:03:12.000".
+            "recording": recording,
+            "recording_number": finding.video.number if finding.video_id else None,
+            "where": f"{recording} · {start}" if recording else start,
             "title": finding.label or label_of(finding.category),
             "category": label_of(finding.category),
             "location": label_of(finding.location) or "Not stated",
@@ -45,6 +57,21 @@ def finding_rows(snapshot: ExportSnapshot) -> list[dict]:
             "key_frame_id": frame_id if frame_id in snapshot.key_frames else None,
         })
     return rows
+
+
+def recording_rows(snapshot: ExportSnapshot) -> list[dict]:
+    """The session's recordings as the documents name them (never the uploaded file name:
+    it can carry patient details)."""
+    shown = {}
+    for finding in snapshot.findings:
+        if finding.video_id:
+            shown[finding.video_id] = shown.get(finding.video_id, 0) + 1
+    return [
+        {"video": v, "id": str(v.pk), "number": v.number, "name": v.display_name, "duration_s": v.duration_s,
+         "duration": media_time(round(v.duration_s * 1000)) if v.duration_s is not None else "",
+         "sha256": v.sha256, "findings_shown": shown.get(v.pk, 0)}
+        for v in snapshot.videos
+    ]
 
 
 def summary_counts(snapshot: ExportSnapshot) -> dict:
@@ -67,6 +94,7 @@ def report_context(snapshot: ExportSnapshot) -> dict:
         "snapshot": snapshot,
         "session": session,
         "rows": finding_rows(snapshot),
+        "recordings": recording_rows(snapshot),
         "counts": summary_counts(snapshot),
         "disclaimer": disclaimer(is_final=snapshot.is_final, contains_demo_output=snapshot.contains_demo_output),
         "is_final": snapshot.is_final,
@@ -113,7 +141,7 @@ def render_text(snapshot: ExportSnapshot) -> str:
     for row in finding_rows(snapshot):
         size = f", {row['size']}" if row["size"] else ""
         demo = " [DEMO MODEL OUTPUT]" if row["is_demo"] else ""
-        out.append(f"{row['number']:>2}. [{row['start']} - {row['end']}] {row['title']}{demo}")
+        out.append(f"{row['number']:>2}. [{row['where']} - {row['end']}] {row['title']}{demo}")
         out.append(f"    {row['category']} | {row['location']} | risk {row['risk'].lower()}{size}")
         out.append(f"    Status: {row['status']} ({row['origin'].lower()})"
                    + (f", reviewed by {row['reviewed_by']} at {row['reviewed_at']}" if row["reviewed_by"] else ""))
@@ -128,6 +156,13 @@ def render_text(snapshot: ExportSnapshot) -> str:
         out.append("")
     reviewed = ", ".join(f"{k} {v}" for k, v in counts["all_findings_by_review_status"].items())
     out += [f"Review status of all findings: {reviewed}", ""]
+    recordings = recording_rows(snapshot)
+    if recordings:
+        out += ["Recordings", "-" * WIDTH]
+        for r in recordings:
+            out.append(f"  {r['name']}: duration {r['duration'] or 'unknown'}, {r['findings_shown']} finding(s) "
+                       f"shown, sha256 {r['sha256']}")
+        out.append("")
 
     if session.notes:
         out += ["Clinician notes", "-" * WIDTH, *_wrap(session.notes, indent=""), ""]
@@ -145,7 +180,7 @@ def render_text(snapshot: ExportSnapshot) -> str:
             out.append(f"  {p['backend']}: {p['model_id']}{revision}, prompt {p['prompt_version']}{demo}")
         out.append("")
     if session.mode == SessionMode.RECORDED:
-        out.append("Times are offsets into the recording (hh:mm:ss.mmm).")
+        out.append("Times are offsets into the recording named with each finding (hh:mm:ss.mmm).")
     else:
         out.append("Times are the live stream's media time (hh:mm:ss.mmm).")
     return "\n".join(out) + "\n"

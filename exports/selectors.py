@@ -118,7 +118,7 @@ def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
     session = ProcedureSession.objects.select_related("clinician", "signed_by").get(pk=session.pk)
     is_final = session.is_signed
     all_findings = Finding.objects.filter(session=session)
-    shown = (report_findings(session) if is_final else all_findings).select_related("frame", "reviewed_by")
+    shown = (report_findings(session) if is_final else all_findings).select_related("frame", "reviewed_by", "video")
     findings = list(shown.order_by("start_ms", "created_at"))
     counts = Counter(all_findings.values_list("review_status", flat=True))
     key_frames = {
@@ -131,7 +131,7 @@ def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
         findings=findings,
         review_counts={status: counts.get(status, 0) for status in ReviewStatus.values},
         key_frames=key_frames,
-        videos=list(session.videos.order_by("created_at")),
+        videos=list(session.videos.order_by("number")),
         conversations=conversations,
         conversations_after_signing=later_conversations,
         addenda=_addenda(session),

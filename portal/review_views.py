@@ -85,6 +85,19 @@ def _detail_url(session):
     return reverse("procedures:detail", kwargs={"session_id": session.pk})
 
 
+def _new_finding_initial(request, session) -> dict:
+    """A new finding refers to the recording being watched (``?video=<id>&ms=<time>`` from
+    the page's link), else the session's latest recording. An id of another session's
+    recording is ignored here; posted, it is a form error."""
+    videos = list(session.videos.order_by("number"))
+    chosen = next((v for v in videos if str(v.pk) == request.GET.get("video", "")), None)
+    initial = {"video": chosen or (videos[-1] if videos else None)}
+    ms = request.GET.get("ms", "")
+    if ms.isdigit():
+        initial["start_ms"] = int(ms)
+    return initial
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def finding_edit(request, session_id, finding_id=None):
@@ -94,16 +107,23 @@ def finding_edit(request, session_id, finding_id=None):
     if reason:
         raise PermissionDenied(reason)
     finding = _finding_of(session, finding_id) if finding_id else None
-    initial = {f: getattr(finding, f) for f in FindingForm.base_fields} if finding else {}
-    form = FindingForm(request.POST or None, initial=initial, procedure_type=session.procedure_type)
+    initial = {f: getattr(finding, f) for f in FindingForm.base_fields} if finding else _new_finding_initial(request, session)
+    form = FindingForm(request.POST or None, initial=initial, procedure_type=session.procedure_type, session=session,
+                       recording_fixed=bool(finding and finding.origin == "ai" and finding.video_id),
+                       allow_no_recording=bool(finding and not finding.video_id))
     if request.method == "POST" and form.is_valid():
-        values = {k: v for k, v in form.cleaned_data.items() if k != "start_ms"}
+        values = {k: v for k, v in form.cleaned_data.items() if k not in ("start_ms", "video")}
         try:
             if finding:
                 analysis_services.finding_review(actor=request.user, finding=finding, corrections=values)
+                if "video" in form.fields and "video" in form.changed_data:
+                    # Moved only when the clinician chose another recording in the form.
+                    analysis_services.finding_set_recording(actor=request.user, finding=finding,
+                                                            video=form.cleaned_data["video"])
             else:
                 analysis_services.finding_add_manual(actor=request.user, session=session,
-                                                     start_ms=form.cleaned_data["start_ms"] or 0, **values)
+                                                     start_ms=form.cleaned_data["start_ms"] or 0,
+                                                     video=form.cleaned_data.get("video"), **values)
         except (access.SessionReadOnly, DjangoValidationError) as exc:
             form.add_error(None, exc.messages[0] if hasattr(exc, "messages") else str(exc))
         else:

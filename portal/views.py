@@ -14,8 +14,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from analysis import selectors as analysis_selectors
+from analysis.recordings import ACTIVE_STATES
 from medvision.audit import log_access, log_access_many
 from procedures import access, selectors, services
+from procedures.models import PlaybackState
 
 from .forms import ProcedureSessionForm
 
@@ -48,22 +50,38 @@ PLOT_WIDTH, PLOT_HEIGHT = 720, 120
 RISK_Y = {"high": 25, "medium": 60, "low": 95}
 
 
-def findings_plot(findings) -> dict | None:
+def findings_plot(findings, *, span_ms: int | None = None, video=None) -> dict | None:
     """Positions for the findings-over-time plot (an inline SVG: a picture of where the
-    findings and their risk sit in the procedure reads faster than a table)."""
+    findings and their risk sit in the procedure reads faster than a table).
+
+    One plot per time axis: a recording's findings against that recording's duration
+    (``span_ms``), never mixed with another recording's times."""
     findings = list(findings)
     if not findings:
         return None
-    span = max(max(f.end_ms for f in findings), 1)
+    span = max(span_ms or 0, max(f.end_ms for f in findings), 1)
     marks = []
     for f in findings:
         x1 = 40 + (PLOT_WIDTH - 60) * f.start_ms / span
         x2 = 40 + (PLOT_WIDTH - 60) * f.end_ms / span
         marks.append({"x": round(x1, 1), "w": round(max(x2 - x1, 3), 1), "y": RISK_Y.get(f.risk, 95), "risk": f.risk,
                       "label": f"{f.label or f.category} · {f.location} · {f.start_ms / 1000:.1f} s",
-                      "id": f.pk, "rejected": f.review_status == "rejected"})
+                      "id": f.pk, "ms": f.start_ms, "video": str(f.video_id) if f.video_id else "",
+                      "rejected": f.review_status == "rejected"})
     ticks = [{"x": round(40 + (PLOT_WIDTH - 60) * i / 4, 1), "label": f"{span * i / 4 / 1000:.0f} s"} for i in range(5)]
-    return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "marks": marks, "ticks": ticks}
+    return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "marks": marks, "ticks": ticks, "span_ms": span,
+            "video": str(video.pk) if video is not None else ""}
+
+
+def _recording_filter(value: str | None, videos) -> tuple[str, object]:
+    """The page's recording filter: "" (all), "none" (findings of no recording: live or
+    added without one), or a recording's number. Anything else is ignored."""
+    if value == "none":
+        return value, None
+    for v in videos:
+        if value == str(v.number):
+            return value, v
+    return "", None
 
 
 @login_required
@@ -71,23 +89,44 @@ def session_detail(request, session_id):
     session = selectors.session_get(user=request.user, session_id=session_id)
     risk = request.GET.get("risk") or None
     status = request.GET.get("status") or None
-    all_findings = analysis_selectors.finding_list(session=session)
-    findings = analysis_selectors.finding_list(session=session, risk=risk, review_status=status)
-    videos = list(session.videos.all())
+    videos = list(session.videos.order_by("number"))
+    recording, chosen = _recording_filter(request.GET.get("recording"), videos)
+    all_findings = list(analysis_selectors.finding_list(session=session).select_related("video"))
+    shown = analysis_selectors.finding_list(session=session, risk=risk, review_status=status).select_related("video")
+    if recording == "none":
+        shown = shown.filter(video__isnull=True)
+    elif chosen is not None:
+        shown = shown.filter(video=chosen)
+    # Grouped by recording (in their order; findings of no recording last), in time order
+    # within each: a time only means something next to the recording it refers to.
+    order = {v.pk: v.number for v in videos}
+    findings = sorted(shown, key=lambda f: (order.get(f.video_id, len(videos) + 1), f.start_ms, f.created_at))
+    recordings = []
+    for v in videos:
+        own = [f for f in all_findings if f.video_id == v.pk]
+        span = int(v.duration_s * 1000) if v.duration_s else None
+        recordings.append({"video": v, "findings": len(own), "plot": findings_plot(own, span_ms=span, video=v)})
+    unassigned = [f for f in all_findings if f.video_id is None]
+    busy = next((v for v in videos if v.state in ACTIVE_STATES), None)
     return render(
         request,
         "procedures/session_detail.html",
         {
             "session": session,
             "findings": findings,
-            "filters": {"risk": risk or "", "status": status or ""},
+            "filters": {"risk": risk or "", "status": status or "", "recording": recording},
             "undecided": sum(1 for f in all_findings if f.review_status == "proposed"),
             "live_in_flight": analysis_selectors.live_frames_in_flight(session=session).count(),
-            "plot": findings_plot(all_findings),
+            # The plot of findings tied to no recording (a live session's); each recording
+            # has its own in ``recordings``.
+            "plot": findings_plot(unassigned),
+            "recordings": recordings,
             "addenda": session.addenda.select_related("author"),
             "videos": videos,
             "latest_video": videos[-1] if videos else None,
+            "busy_video": busy,
             "max_upload_bytes": settings.VIDEO_MAX_UPLOAD_BYTES,
+            "upload_chunk_bytes": min(settings.TUS_BROWSER_CHUNK_BYTES, settings.TUS_MAX_CHUNK_BYTES),
             "can_edit": access.can_edit(request.user, session),
             "read_only_reason": access.edit_refusal(request.user, session),
         },
@@ -135,18 +174,22 @@ def _ranged_file(path, start: int, end: int):
 @login_required
 def video_file(request, session_id, video_id):
     """The recording, for people who may see the session, with HTTP Range support so the
-    page's player can seek to a finding (browsers need byte ranges to seek)."""
+    page's player can seek to a finding (browsers need byte ranges to seek).
+
+    When browsers cannot play the original and its playable copy is ready, the player gets
+    the copy (same time base, so a finding's time seeks the same picture); ``?original=1``
+    downloads the original itself, the evidence, whatever its format."""
     session = selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
     video = session.videos.filter(pk=video_id).first()
     if video is None or not video.file:
         raise Http404("No such recording.")
-    path = video.file.path
+    path, content_type, served = _served_file(video, original=request.GET.get("original") == "1")
     size = os.path.getsize(path)
     match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", "").strip())
     if not match or match.group(1) in ("", "0"):
         # A player fetches many ranges while seeking; the first (from byte 0, or the whole
         # file) is the read worth recording, not every one of them.
-        log_access(actor=request.user, instance=session, what="video_file", video=str(video.pk))
+        log_access(actor=request.user, instance=session, what="video_file", video=str(video.pk), served=served)
     if match and (match.group(1) or match.group(2)):
         if match.group(1):
             start = int(match.group(1))
@@ -157,13 +200,35 @@ def video_file(request, session_id, video_id):
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response
-        response = StreamingHttpResponse(_ranged_file(path, start, end), status=206,
-                                         content_type=_video_content_type(video))
+        response = StreamingHttpResponse(_ranged_file(path, start, end), status=206, content_type=content_type)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
         response["Content-Length"] = str(end - start + 1)
     else:
-        response = FileResponse(open(path, "rb"), content_type=_video_content_type(video))
+        response = FileResponse(open(path, "rb"), content_type=content_type)
         response["Content-Length"] = str(size)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, no-store"
+    if served == "original_download":
+        # A neutral name: the recorder's or uploader's file name can carry patient details.
+        response["Content-Disposition"] = f'attachment; filename="recording-{video.number}.{_extension(video)}"'
     return response
+
+
+def _served_file(video, *, original: bool) -> tuple[str, str, str]:
+    """(path, content type, what was served) for ``video_file``."""
+    if original:
+        return video.file.path, _video_content_type(video), "original_download"
+    copy = video.playback_file
+    if video.playback_state == PlaybackState.READY and copy and os.path.exists(copy.path):
+        return copy.path, "video/mp4", "playback_copy"
+    return video.file.path, _video_content_type(video), "original"
+
+
+# First demuxer name of a recording's container -> the usual file extension.
+CONTAINER_EXTENSIONS = {"mov": "mov", "matroska": "mkv", "avi": "avi", "mpegts": "ts", "mpeg": "mpg", "mxf": "mxf",
+                        "asf": "wmv", "flv": "flv", "ogg": "ogv", "dv": "dv", "nut": "nut", "h264": "h264",
+                        "hevc": "hevc", "m4v": "m4v", "mpegvideo": "m2v", "gif": "gif"}
+
+
+def _extension(video) -> str:
+    return CONTAINER_EXTENSIONS.get((video.container or "").split(",")[0], "bin")
