@@ -220,3 +220,28 @@ def test_editing_a_finding_of_no_recording_does_not_force_one(owner, session, tw
     assert owner.post(edit, {"category": "polyp", "location": "rectum", "risk": "low"}).status_code == 302
     old.refresh_from_db()
     assert old.video is None and old.location == "rectum"
+
+
+def test_the_page_says_what_became_of_my_unfinished_uploads(owner, session, clinician, qa_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analysis.models import ResumableUpload
+
+    make_video(session, 1)
+    later = timezone.now() + timedelta(hours=1)
+    ResumableUpload.objects.create(session=session, created_by=clinician, length=10, offset=10, state="refused",
+                                   filename="<b>export</b>.ts", error_message="The file has no video stream.",
+                                   expires_at=later)
+    ResumableUpload.objects.create(session=session, created_by=clinician, length=10, offset=10, state="checking",
+                                   filename="second.ts", expires_at=later)
+    page = page_of(owner, session)
+    panel = section(page, "upload-panel")
+    assert "hidden" not in panel[:80]  # shown, so the outcome is seen without a click
+    assert "was refused: The file has no video stream." in panel
+    assert "&lt;b&gt;export&lt;/b&gt;.ts" in panel  # a file name is text, never markup
+    assert "second.ts is complete and being checked" in panel
+    qa = Client()
+    qa.force_login(qa_user)
+    assert "was refused" not in page_of(qa, session)  # only the uploader sees their uploads
