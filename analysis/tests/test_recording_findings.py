@@ -27,7 +27,7 @@ def make_video(session, number, **extra) -> Video:
 
 @pytest.mark.django_db
 def test_the_finding_json_names_its_recording(session):
-    video = make_video(session, 2)
+    video = make_video(session, 2)  # noqa: F811 - a fixture imported for reuse
     recorded = FindingFactory(session=session, video=video)
     live = FindingFactory(session=session)
     assert (finding_event(recorded)["video"], finding_event(recorded)["recording"]) == (str(video.pk), 2)
@@ -83,7 +83,7 @@ from analysis.tests.test_pipeline import colour_analyzer, eager_celery, uniform_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_each_recorded_finding_gets_the_recording_it_was_found_in(video, uniform_video, colour_analyzer, eager_celery):
+def test_each_recorded_finding_gets_the_recording_it_was_found_in(video, uniform_video, colour_analyzer, eager_celery):  # noqa: F811 - a fixture imported for reuse
     from django.core.files import File
 
     from analysis.tasks import process_video

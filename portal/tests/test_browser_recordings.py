@@ -30,7 +30,7 @@ class TwoRecordings:
 
 
 @pytest.fixture
-def two_recordings(browser_user, media_root, tmp_path):
+def two_recordings(browser_user, media_root, tmp_path):  # noqa: F811 - a fixture imported for reuse
     """A recorded session of ``browser_user`` with two playable recordings (4 s each) and a
     finding in each: 1.5 s into Recording 1, 2.5 s into Recording 2."""
     session = ProcedureSessionFactory(clinician=browser_user, status="review")
@@ -57,7 +57,7 @@ def session_page(page, base, session):  # noqa: F811 (page is the fixture's obje
     page.wait_for_selector("#recordings")
 
 
-def playing_at(page, number: int, seconds: float) -> None:
+def playing_at(page, number: int, seconds: float) -> None:  # noqa: F811 - a fixture imported for reuse
     """Wait until Recording ``number`` plays from about ``seconds`` (at most 1.5 s later)."""
     page.wait_for_function(
         """([id, at]) => { const v = document.getElementById(id);
@@ -66,7 +66,7 @@ def playing_at(page, number: int, seconds: float) -> None:
     )
 
 
-def is_paused(page, number: int) -> bool:
+def is_paused(page, number: int) -> bool:  # noqa: F811 - a fixture imported for reuse
     return page.evaluate("(id) => document.getElementById(id).paused", f"recording-{number}-video")
 
 

@@ -58,7 +58,7 @@ def recording_done(session, number):
     return video if video.state == "done" and video.playback_state in ("ready", "not_needed") else None
 
 
-def current_time(page, selector):
+def current_time(page, selector):  # noqa: F811 - a fixture imported for reuse
     return page.eval_on_selector(selector, "v => v.currentTime")
 
 
