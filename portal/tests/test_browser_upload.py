@@ -1,5 +1,5 @@
 """A clinician uploads two recordings in a real browser: the first resumably (progress,
-Pause/Resume, the network dropped and back), then a second one through "Add another
+Pause, a page reload that continues the same upload, the network dropped and back), then a second one through "Add another
 recording"; a finding of each recording seeks *its* video. Headless Chromium (Debian's
 package) driven by Playwright, a real daphne with its in-process worker and the demo model."""
 
@@ -45,7 +45,7 @@ def wait_for(predicate, what: str, timeout_s: float = 120):
 
 def tower_export(path):
     """An MPEG-2 transport stream (what a tower recorder writes; browsers cannot play it)."""
-    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=4", "-c:v", "mpeg2video", "-q:v", "1", "-g", "1",
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=12", "-c:v", "mpeg2video", "-q:v", "1", "-g", "1",
                 "-f", "mpegts", str(path)])
     return path
 
@@ -88,9 +88,25 @@ def test_resumable_upload_second_recording_and_seeking_the_right_video(page, bro
         time.sleep(1.0)
         assert ResumableUpload.objects.get(pk=upload.pk).offset == paused_at < upload.length
 
-        # Resume, then the network drops and comes back: the upload carries on by itself.
+        # Resume continues; pause again.
         page.click("#upload-resume")
+        wait_for(lambda: ResumableUpload.objects.get(pk=upload.pk).offset > paused_at, "Resume to continue", 30)
+        page.click("#upload-pause")
+        page.wait_for_selector("#upload-resume:not([hidden])")
+        time.sleep(0.5)
+        paused_at = ResumableUpload.objects.get(pk=upload.pk).offset
+        assert paused_at < upload.length
+
+        # The page is reloaded (closed, crashed): choosing the same file continues the same
+        # upload from the server's offset, not from zero.
+        page.goto(f"{base}/procedures/{session.pk}/")
+        page.wait_for_function("document.getElementById('upload-message').textContent.includes('unfinished upload')")
+        page.set_input_files("#upload-file", str(first_file))
+        page.click("#upload-form button[type=submit]")
         wait_for(lambda: ResumableUpload.objects.get(pk=upload.pk).offset > paused_at, "the upload to resume", 30)
+        assert ResumableUpload.objects.filter(session=session).count() == 1
+
+        # Then the network drops and comes back: the upload carries on by itself.
         page.context.set_offline(True)
         time.sleep(1.5)
         page.context.set_offline(False)

@@ -49,7 +49,8 @@ export function wireUpload(form) {
 
   // An upload this browser started for this session and did not finish (page closed, reloaded).
   tus.defaultOptions.urlStorage.findAllUploads().then((all) => {
-    const mine = all.filter((u) => String(u.fingerprint || "").startsWith(`medvision|${form.dataset.tusUrl}|`));
+    // Stored as "tus::<fingerprint>::<random>"; our fingerprints start with this session's address.
+    const mine = all.filter((u) => String(u.urlStorageKey || "").startsWith(`tus::medvision|${form.dataset.tusUrl}|`));
     if (mine.length) {
       const name = (mine[0].metadata && mine[0].metadata.filename) || "a recording";
       say(`An unfinished upload of ${name} was found: choose the same file and press Upload to continue where it stopped.`);
