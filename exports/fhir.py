@@ -163,6 +163,18 @@ def _media_time(start_ms: int, end_ms: int | None = None, video=None) -> Extensi
     return Extension(url=MEDIA_TIME_URL, extension=parts)
 
 
+def _endoscopy_media(session, refs: dict, code: str, display: str) -> dict:
+    """What every Media of this report shares: completed, endoscopy, the patient's, part of the procedure."""
+    return dict(
+        status="completed",
+        type=CodeableConcept(coding=[Coding(system=MEDIA_TYPE, code=code, display=display)]),
+        modality=CodeableConcept(coding=[Coding(system=DICOM_DCM, code="ES", display="Endoscopy")]),
+        subject=_subject(session),
+        encounter=_external("Encounter", ENCOUNTER_REF_SYSTEM, session.encounter_ref),
+        partOf=[Reference(reference=refs["procedure"], type="Procedure")],
+    )
+
+
 def _recording_media(video, snapshot: ExportSnapshot, refs: dict) -> Media:
     """A recording the findings' times refer to: named, measured and hashed, not embedded
     (recordings are large; the bundle zip and the portal hold the file)."""
@@ -171,12 +183,7 @@ def _recording_media(video, snapshot: ExportSnapshot, refs: dict) -> Media:
         id=str(video.pk),
         identifier=[Identifier(system=RECORDING_SYSTEM, value=str(video.pk)),
                     Identifier(system=RECORDING_SHA256_SYSTEM, value=video.sha256)],
-        status="completed",
-        type=CodeableConcept(coding=[Coding(system=MEDIA_TYPE, code="video", display="Video")]),
-        modality=CodeableConcept(coding=[Coding(system=DICOM_DCM, code="ES", display="Endoscopy")]),
-        subject=_subject(session),
-        encounter=_external("Encounter", ENCOUNTER_REF_SYSTEM, session.encounter_ref),
-        partOf=[Reference(reference=refs["procedure"], type="Procedure")],
+        **_endoscopy_media(session, refs, "video", "Video"),
         width=video.width or None,
         height=video.height or None,
         duration=video.duration_s,
@@ -248,12 +255,7 @@ def _media(frame, content: bytes, snapshot: ExportSnapshot, refs: dict) -> Media
     session = snapshot.session
     return Media(
         id=str(frame.pk),
-        status="completed",
-        type=CodeableConcept(coding=[Coding(system=MEDIA_TYPE, code="image", display="Image")]),
-        modality=CodeableConcept(coding=[Coding(system=DICOM_DCM, code="ES", display="Endoscopy")]),
-        subject=_subject(session),
-        encounter=_external("Encounter", ENCOUNTER_REF_SYSTEM, session.encounter_ref),
-        partOf=[Reference(reference=refs["procedure"], type="Procedure")],
+        **_endoscopy_media(session, refs, "image", "Image"),
         width=frame.width or None,
         height=frame.height or None,
         content=Attachment(
