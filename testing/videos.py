@@ -390,7 +390,7 @@ RECORDER_FORMATS: dict[str, tuple[str, list[str]]] = {
 }
 # Interlaced encodes, top field first, with the field order written into the stream.
 _INTERLACED_OPTIONS = {
-    "mpeg2_ts": ["-flags", "+ilme+ildct", "-top", "1", "-field_order", "tt"],
+    "mpeg2_ts": ["-flags", "+ilme+ildct", "-field_order", "tt"],  # (-top is gone in ffmpeg 8)
     "h264_mp4": ["-x264-params", "interlaced=1:tff=1", "-field_order", "tt"],
 }
 
@@ -426,6 +426,8 @@ def make_recorder_video(
         # the fields swap colours every frame (even lines white, odd black, then the other way
         # round): moving picture, so a motion-adaptive deinterlacer must not weave it
         graph += ",geq=lum='if(mod(Y+N\\,2)\\,16\\,235)':cb=128:cr=128"
+    if interlaced:
+        graph += ",setfield=tff"  # top field first (newer ffmpeg takes it from the frames)
     graph += "[v]"
     args = ["-filter_complex", graph]
     if with_audio:
@@ -438,8 +440,17 @@ def make_recorder_video(
         if recorder_format not in _INTERLACED_OPTIONS:
             raise ValueError(f"no interlaced variant of {recorder_format}")
         args += _INTERLACED_OPTIONS[recorder_format]
+        if _ffmpeg_major() < 7:
+            args += ["-top", "1"]  # older ffmpeg: the encoder's own switch (gone in ffmpeg 8)
     run_ffmpeg([*args, *options, str(path)])
     return path
+
+
+def _ffmpeg_major() -> int:
+    from analysis.media.ffmpeg_binary import ffmpeg_version
+
+    major, minor = ffmpeg_version()
+    return 99 if (major, minor) == (0, 0) else major  # git builds are recent
 
 
 def moov_before_mdat(path: PathLike) -> bool:

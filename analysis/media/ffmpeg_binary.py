@@ -101,3 +101,10 @@ def passthrough_fps_args() -> list[str]:
     if (major, minor) == (0, 0) or (major, minor) >= (5, 1):
         return ["-fps_mode", "passthrough"]
     return ["-vsync", "passthrough"]
+
+
+def input_time_base_arg() -> str:
+    """The ``-enc_time_base`` value meaning "the input stream's time base": ``-1`` up to
+    ffmpeg 6, ``demux`` from 7 on (7 refuses ``-1``; 5 and 6 do not know ``demux``)."""
+    version = ffmpeg_version()
+    return "demux" if version[0] >= 7 or version == (0, 0) else "-1"  # (git builds: recent)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ffmpeg_binary import ffmpeg_exe, input_url, passthrough_fps_args
+from .ffmpeg_binary import ffmpeg_exe, input_time_base_arg, input_url, passthrough_fps_args
 from .probe import VIDEO_DEMUXERS, VideoInfo, demuxer_whitelist
 from .sampler import DEINTERLACE_OPTIONS
 
@@ -88,7 +88,10 @@ def build_command(
     if info.interlaced:
         filters.append("bwdif=" + ":".join(f"{k}={v}" for k, v in DEINTERLACE_OPTIONS.items()))
     shrinking = width * height < info.width * info.height
-    filters += [f"scale={width}:{height}:flags={'area' if shrinking else 'bicubic'}", "setsar=1", "format=yuv420p"]
+    # out_range=tv: MJPEG recorders write full-range pictures; browsers expect limited range
+    # (newer ffmpeg would otherwise keep full range and tag the copy yuvj420p).
+    filters += [f"scale={width}:{height}:flags={'area' if shrinking else 'bicubic'}:out_range=tv", "setsar=1",
+                "format=yuv420p"]
     return [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y",
         *demuxer_whitelist(VIDEO_DEMUXERS), "-threads", str(threads), "-i", input_url(src),
@@ -97,7 +100,7 @@ def build_command(
         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-profile:v", "high", "-threads", str(threads),
         # the input stream's time base and every frame's own pts: nothing is retimed
-        "-enc_time_base:v", "-1", *passthrough_fps_args(),
+        "-enc_time_base:v", input_time_base_arg(), *passthrough_fps_args(),
         "-c:a", "aac", "-b:a", "128k", "-ac", "2",
         "-movflags", "+faststart", "-f", "mp4",
         "-progress", "pipe:1",

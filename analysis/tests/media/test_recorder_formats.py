@@ -17,6 +17,7 @@ from analysis.media import playback_copy
 from analysis.media.playback_copy import CopyFailed, copy_reason, copy_size, make_copy, parse_out_time
 from analysis.media.probe import VideoInfo, probe_video
 from analysis.media.sampler import build_command, sample_frames
+from analysis.media.ffmpeg_binary import ffprobe_exe
 from testing import videos as tv
 
 FPS = 25
@@ -24,7 +25,10 @@ FRAME_S = 1 / FPS
 SEGMENTS = (("red", 1.5), ("blue", 1.5))
 CUT_S = tv.cut_times(SEGMENTS, fps=FPS)[0]  # 1.52
 DURATION_S = 76 / FPS
-BACKENDS = ["ffprobe", "ffmpeg"]
+# The ffprobe reader where an ffprobe is configured (the services profile's CI runs with ffmpeg alone).
+BACKENDS = [pytest.param("ffprobe", marks=pytest.mark.skipif(ffprobe_exe() is None, reason="no ffprobe (PATH / "
+                                                                                          "FFPROBE_BINARY)")),
+            "ffmpeg"]
 
 NEEDS_COPY = ["mpeg2_ts", "mjpeg_avi", "mpeg4_avi", "mjpeg_mov", "hevc_mp4"]
 PLAYABLE = ["h264_mp4", "h264_mov"]
