@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from analysis.media import playback_copy
+from analysis.media.ffmpeg_binary import ffprobe_exe
 from analysis.media.playback_copy import CopyFailed, copy_reason, copy_size, make_copy, parse_out_time
 from analysis.media.probe import VideoInfo, probe_video
 from analysis.media.sampler import build_command, sample_frames
-from analysis.media.ffmpeg_binary import ffprobe_exe
 from testing import videos as tv
 
 FPS = 25
