@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import timedelta
 
-from .models import AnalysisState, Finding, Frame, FrameSource, ReviewStatus
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import AnalysisState, Finding, Frame, FrameSource, ResumableUpload, ReviewStatus, UploadState
 
 REPORT_STATUSES = (ReviewStatus.CONFIRMED, ReviewStatus.EDITED)
 
@@ -54,3 +57,11 @@ def finding_get_for(*, user, finding_id) -> Finding:
     if finding is None or (access.sees_report_only(user, finding.session) and not finding.in_signed_report):
         raise access.SessionNotFound("No such finding.")
     return finding
+
+
+def uploads_not_yet_recordings(*, user, session, refused_within=timedelta(days=1)) -> list[ResumableUpload]:
+    """``user``'s resumable uploads to ``session`` that did not become a recording: complete
+    and being checked, or refused within ``refused_within`` (the page says why)."""
+    recent = timezone.now() - refused_within
+    return list(ResumableUpload.objects.filter(session=session, created_by=user).filter(
+        Q(state=UploadState.CHECKING) | Q(state=UploadState.REFUSED, updated_at__gte=recent)).order_by("-created_at")[:5])

@@ -40,6 +40,10 @@ def _tus_error(exc: tus.TusError) -> Response:
     return response
 
 
+def _media_type(request) -> str:
+    return (request.content_type or "").split(";")[0].strip().lower()
+
+
 def _discovery_headers(response: Response) -> Response:
     response["Tus-Version"] = tus.TUS_VERSION
     response["Tus-Extension"] = tus.EXTENSIONS
@@ -137,8 +141,7 @@ class SessionUploads(_TusView):
             raise tus.TusError(400, "defer_length", "Deferred lengths are not supported; send Upload-Length.")
         length = tus.parse_length(request.headers.get("Upload-Length"), "Upload-Length")
         metadata = tus.parse_metadata(request.headers.get("Upload-Metadata"))
-        body_type = (request.content_type or "").split(";")[0].strip().lower()
-        if body_type == tus.OCTET_STREAM and int(request.META.get("CONTENT_LENGTH") or 0):
+        if _media_type(request) == tus.OCTET_STREAM and int(request.META.get("CONTENT_LENGTH") or 0):
             raise tus.TusError(400, "creation_with_upload",
                                "Send the file's bytes with PATCH after creating the upload (creation-with-upload "
                                "is not supported).")
@@ -181,8 +184,7 @@ class SessionUpload(_TusView):
                    **_errors(409, 410, 412, 413, 460)})
     def patch(self, request, session_id, upload_id):
         upload = self._upload(request)
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
-        if content_type != tus.OCTET_STREAM:
+        if _media_type(request) != tus.OCTET_STREAM:
             raise tus.TusError(415, "content_type", f"Send the chunk as Content-Type: {tus.OCTET_STREAM}.")
         offset = tus.parse_length(request.headers.get("Upload-Offset"), "Upload-Offset")
         checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -74,22 +73,6 @@ def findings_plot(findings, *, span_ms: int | None = None, video=None) -> dict |
             "video": str(video.pk) if video is not None else ""}
 
 
-def _my_recent_uploads(user, session):
-    """The signed-in clinician's resumable uploads to this session that did not become a
-    recording yet: complete and being checked, or refused in the last day (with why)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from analysis.models import ResumableUpload, UploadState
-
-    if not access.can_edit(user, session):
-        return []
-    recent = timezone.now() - timedelta(days=1)
-    return list(ResumableUpload.objects.filter(session=session, created_by=user).filter(
-        Q(state=UploadState.CHECKING) | Q(state=UploadState.REFUSED, updated_at__gte=recent)).order_by("-created_at")[:5])
-
-
 def _recording_filter(value: str | None, videos) -> tuple[str, object]:
     """The page's recording filter: "" (all), "none" (findings of no recording: live or
     added without one), or a recording's number. Anything else is ignored."""
@@ -142,7 +125,8 @@ def session_detail(request, session_id):
             "videos": videos,
             "latest_video": videos[-1] if videos else None,
             "busy_video": busy,
-            "my_uploads": _my_recent_uploads(request.user, session),
+            "my_uploads": (analysis_selectors.uploads_not_yet_recordings(user=request.user, session=session)
+                           if access.can_edit(request.user, session) else []),
             "max_upload_bytes": settings.VIDEO_MAX_UPLOAD_BYTES,
             "upload_chunk_bytes": min(settings.TUS_BROWSER_CHUNK_BYTES, settings.TUS_MAX_CHUNK_BYTES),
             "can_edit": access.can_edit(request.user, session),
