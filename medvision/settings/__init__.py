@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "procedures",
     "analysis",
     "voice",
+    "reporting",
     "exports",
     "portal",
 ]
