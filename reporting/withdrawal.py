@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from medvision.timefmt import format_duration  # noqa: F401 (re-exported: reporting's callers use it)
+
 from .vocabulary import WITHDRAWAL_END_MARK, WITHDRAWAL_START_MARK, WITHDRAWAL_TARGET_S
 
 
@@ -39,13 +41,3 @@ def withdrawal_from_marks(marks: Iterable) -> Withdrawal:
     if end.time_ms <= start.time_ms:
         return Withdrawal(None, "'Scope out' must come after 'Cecum reached'.")
     return Withdrawal((end.time_ms - start.time_ms) / 1000.0)
-
-
-def format_duration(seconds: float | None) -> str:
-    """``372.4`` -> ``"6:12"`` (m:ss); hours as h:mm:ss."""
-    if seconds is None:
-        return ""
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
