@@ -3,14 +3,17 @@
 Contents (all at the top level of the zip):
 - ``metadata.json``   session, clinician, times, recordings (number, id, duration, sha256),
                       models used, export time, final/preliminary, disclaimer (demo flag,
-                      Health AI Developer Foundations notice);
+                      Health AI Developer Foundations notice), the structured report
+                      (``structured_report``: codes, labels, computed values) and the
+                      timeline marks;
 - ``summary.json``    counts by risk, category and review status; recording summaries; the
                       findings shown, each with its ``recording`` (number) and ``video`` (id);
 - ``findings.csv``    one row per finding (UTF-8 with BOM, formula-safe cells), with its
                       recording number and video id;
 - ``findings.json``   the same findings in the API's finding JSON;
 - ``report.txt``      the human-readable report;
-- ``frames/*.jpg``    key frames of the findings shown;
+- ``report.pdf``      the printable report as a PDF (the same content as the print page);
+- ``frames/*.jpg``    key frames of the findings shown and of the cecal landmarks;
 - ``transcript.json`` / ``transcript.txt``   voice copilot conversations, when there were any;
 - ``manifest.json``   sha256 and size of every other file.
 """
@@ -21,17 +24,19 @@ import csv
 import hashlib
 import io
 import json
-import logging
 import zipfile
 
 from analysis.serializers import finding_event
 
 from .disclaimer import disclaimer
-from .formatting import iso, media_time
-from .report import frame_file_name, recording_rows, render_text, summary_counts
+from .formatting import frame_file_name, iso, media_time
+from .frames import read_frame
+from .pdf import build_pdf
+from .report import recording_rows, render_text, summary_counts
 from .selectors import ExportSnapshot
+from .structured import mark_json, structured_json
 
-logger = logging.getLogger(__name__)
+__all__ = ["build_bundle", "findings_csv", "metadata", "read_frame", "safe_cell", "summary", "transcript"]
 
 FORMAT_VERSION = "1"
 
@@ -64,8 +69,20 @@ def _json_bytes(data) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
 
 
+def structured_parts(snapshot: ExportSnapshot) -> dict:
+    """``structured_report`` and ``marks``, as metadata.json and summary.json both carry them."""
+    view = snapshot.structured
+    return {
+        "structured_report": structured_json(view),
+        # Times in ms (machine-readable) with their m:ss display beside them.
+        "marks": [mark_json(m, f"frames/{frame_file_name(m.frame)}" if m.frame is not None else None)
+                  for m in view.marks],
+    }
+
+
 def metadata(snapshot: ExportSnapshot) -> dict:
     session = snapshot.session
+    date_label, date_value, date_source = snapshot.procedure_date
     return {
         "format": "medvision-bundle",
         "format_version": FORMAT_VERSION,
@@ -85,6 +102,11 @@ def metadata(snapshot: ExportSnapshot) -> dict:
             "ended_at": iso(session.ended_at),
             "signed_by": session.signed_by.get_username() if session.signed_by_id else None,
             "signed_at": iso(session.signed_at),
+            # The procedure's date for people: the start, or for a recorded session the
+            # first recording's upload time ("recording_uploaded_at"), labelled as such.
+            "procedure_date": iso(date_value),
+            "procedure_date_source": date_source,
+            "procedure_date_label": date_label,
         },
         # The recordings findings' times refer to (a finding's "recording" is a number here).
         # Never the uploaded file name: it can carry patient details.
@@ -97,6 +119,7 @@ def metadata(snapshot: ExportSnapshot) -> dict:
         "exported_at": iso(snapshot.exported_at),
         "exported_by": snapshot.exported_by,
         "disclaimer": disclaimer(is_final=snapshot.is_final, contains_demo_output=snapshot.contains_demo_output),
+        **structured_parts(snapshot),
     }
 
 
@@ -134,6 +157,7 @@ def summary(snapshot: ExportSnapshot) -> dict:
              "finding": str(a.finding_id) if getattr(a, "finding_id", None) else None}
             for a in snapshot.addenda
         ],
+        **structured_parts(snapshot),
     }
 
 
@@ -191,21 +215,13 @@ def transcript(snapshot: ExportSnapshot, conversations=None, heading="MedVision 
     return data, "\n".join(lines) + "\n"
 
 
-def read_frame(frame) -> bytes | None:
-    try:
-        with frame.image.open("rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, OSError, ValueError):
-        logger.warning("Frame %s has no readable image; left out of the export.", frame.pk)
-        return None
-
-
 def build_bundle(snapshot: ExportSnapshot) -> bytes:
     files: list[tuple[str, bytes]] = []
     meta = metadata(snapshot)
     frames: list[tuple[str, bytes]] = []
     missing = []
-    for frame_id, frame in sorted(snapshot.key_frames.items(), key=lambda kv: (kv[1].timestamp_ms, kv[0])):
+    all_frames = {**snapshot.landmark_frames, **snapshot.key_frames}
+    for frame_id, frame in sorted(all_frames.items(), key=lambda kv: (kv[1].timestamp_ms, kv[0])):
         content = read_frame(frame)
         if content is None:
             missing.append(frame_id)
@@ -222,6 +238,7 @@ def build_bundle(snapshot: ExportSnapshot) -> bytes:
         "findings": [finding_event(f) for f in snapshot.findings],
     })))
     files.append(("report.txt", render_text(snapshot).encode("utf-8")))
+    files.append(("report.pdf", build_pdf(snapshot)))
     if snapshot.conversations:
         data, text = transcript(snapshot)
         files.append(("transcript.json", _json_bytes(data)))

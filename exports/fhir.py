@@ -13,7 +13,11 @@ What is in the Bundle:
 - one ``Media`` per recording those findings come from (type ``video``; id, number, duration
   and sha256 of the recording; no content bytes and never the uploaded file name), which
   each finding's Observation is ``derivedFrom`` (with its key frame's Media);
-- one ``Media`` per key frame of those findings, the JPEG inline as base64. Inline rather
+- the structured report (``exports.fhir_structured``): one ``Observation`` per filled-in
+  field (BBPS, withdrawal time, extent, each polyp, ASA, sedation, ...), in the report's
+  ``result`` beside the findings, and the surveillance interval as a ``CarePlan`` that the
+  report links with the ``StructureDefinition/recommendation`` extension;
+- one ``Media`` per key frame of those findings and of the cecal landmarks, the JPEG inline as base64. Inline rather
   than a URL: an EHR connector authenticates with an API token and could not fetch the
   portal's cookie-authenticated frame URL, and the frames are small (at most the sampling
   size, 896 px by default).
@@ -66,9 +70,13 @@ from fhir.resources.R4B.reference import Reference
 from analysis.engine.schemas import RISK_LEVELS
 from medvision.notices import DEMO_NOTICE
 
-from .bundle import read_frame
+from reporting.withdrawal import format_duration
+
 from .disclaimer import disclaimer
+from .fhir_structured import StructuredFhir
 from .formatting import iso, label_of, media_time
+from .frames import read_frame
+from .report import next_step_by_ai
 from .selectors import ExportSnapshot
 
 SNOMED = "http://snomed.info/sct"
@@ -78,6 +86,9 @@ RISK_SYSTEM = f"{LOCAL}/CodeSystem/risk"
 CATEGORY_SYSTEM = f"{LOCAL}/CodeSystem/finding-category"
 BODY_SITE_SYSTEM = f"{LOCAL}/CodeSystem/body-site"
 MEDIA_TIME_URL = f"{LOCAL}/StructureDefinition/media-time"
+# DiagnosticReport -> the CarePlan holding the surveillance interval. R4 has no element for a
+# report's follow-up recommendation, so a local extension carries the reference.
+RECOMMENDATION_URL = f"{LOCAL}/StructureDefinition/recommendation"
 PATIENT_REF_SYSTEM = f"{LOCAL}/NamingSystem/patient-ref"
 ENCOUNTER_REF_SYSTEM = f"{LOCAL}/NamingSystem/encounter-ref"
 SESSION_SYSTEM = f"{LOCAL}/NamingSystem/session"
@@ -204,7 +215,9 @@ def _observation(finding, snapshot: ExportSnapshot, refs: dict, status: str, iss
     if finding.description:
         notes.append(Annotation(text=f"Description: {finding.description}"))
     if finding.suggested_next_step:
-        notes.append(Annotation(text=f"Suggested next step (AI proposal): {finding.suggested_next_step}"))
+        # Only an AI proposal's unedited next step is the model's; a typed one is the clinician's.
+        who = "Suggested next step (AI proposal)" if next_step_by_ai(finding) else "Next step (clinician)"
+        notes.append(Annotation(text=f"{who}: {finding.suggested_next_step}"))
     if finding.clinician_note:
         notes.append(Annotation(text=f"Clinician note: {finding.clinician_note}",
                                 authorString=finding.reviewed_by.get_username() if finding.reviewed_by_id else None))
@@ -264,7 +277,7 @@ def _media(frame, content: bytes, snapshot: ExportSnapshot, refs: dict) -> Media
             size=len(content),
             # FHIR's Attachment.hash is SHA-1 by definition (base64 of the digest).
             hash=base64.b64encode(hashlib.sha1(content).digest()),
-            title=f"Key frame at media time {frame.timestamp_ms} ms",
+            title=f"Key frame at media time {format_duration(frame.timestamp_ms / 1000)}",
         ),
         extension=[_media_time(frame.timestamp_ms)],
     )
@@ -291,6 +304,19 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         refs[("frame", frame_id)] = _urn(frame_id)
         media_entries.append((refs[("frame", frame_id)], frame, _media(frame, content, snapshot, refs)))
 
+    # The cecal landmarks' key frames (photo documentation of cecal intubation).
+    view = snapshot.structured
+    landmark_media = {}
+    for mark in view.landmark_frames:
+        frame_id = str(mark.frame.pk)
+        if ("frame", frame_id) not in refs:
+            content = read_frame(mark.frame)
+            if content is None:
+                continue
+            refs[("frame", frame_id)] = _urn(frame_id)
+            media_entries.append((refs[("frame", frame_id)], mark.frame, _media(mark.frame, content, snapshot, refs)))
+        landmark_media[mark.kind] = refs[("frame", frame_id)]
+
     recording_entries = []
     wanted_videos = {f.video_id for f in in_report if f.video_id}
     for video in snapshot.videos:
@@ -305,6 +331,14 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         (_urn(f.pk), _observation(f, snapshot, refs, observation_status, issued))
         for f in in_report
     ]
+    structured = StructuredFhir(
+        view=view, session=session, refs=refs, issued=issued, landmark_media=landmark_media,
+        common={"subject": _subject(session),
+                "encounter": _external("Encounter", ENCOUNTER_REF_SYSTEM, session.encounter_ref)},
+        procedure_date=snapshot.procedure_date[1],
+    )
+    field_observations = structured.build()
+    care_plan = structured.care_plan()
 
     identifier = Identifier(system=SESSION_SYSTEM, value=str(session.pk))
     clinician = Reference(display=session.clinician.get_username())
@@ -313,6 +347,14 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         f"{session.get_procedure_type_display()}: {len(observations)} finding(s) "
         + ("in the signed report." if is_final else "confirmed or corrected so far (preliminary)."),
     ]
+    conclusion.append(f"Structured report: {view.status_label}.")
+    if view.report is not None:
+        if view.report.impression:
+            conclusion.append(f"Impression: {view.report.impression}")
+        if view.report.recommendations:
+            conclusion.append(f"Recommendations: {view.report.recommendations}")
+    if care_plan is not None:
+        conclusion.append(f"Surveillance: {care_plan[1].description}.")
     if session.notes:
         conclusion.append(f"Clinician notes: {session.notes}")
     conclusion.append(notice["text"])
@@ -327,6 +369,7 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         performedPeriod=_period(session.started_at, session.ended_at),
         performer=[ProcedurePerformer(actor=clinician)],
         report=[Reference(reference=refs["report"], type="DiagnosticReport")],
+        followUp=[CodeableConcept(text=care_plan[1].description)] if care_plan is not None else None,
         note=[Annotation(text=notice["text"])],
     )
     report = DiagnosticReport(
@@ -341,9 +384,11 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         issued=issued,
         performer=[clinician],
         resultsInterpreter=[signer] if signer else None,
-        result=[Reference(reference=urn, type="Observation") for urn, _ in observations] or None,
+        result=[Reference(reference=urn, type="Observation") for urn, _ in observations + field_observations] or None,
+        extension=[Extension(url=RECOMMENDATION_URL, valueReference=Reference(
+            reference=care_plan[0], type="CarePlan", display=care_plan[1].description))] if care_plan else None,
         media=[DiagnosticReportMedia(link=Reference(reference=urn, type="Media"),
-                                     comment=f"Key frame at media time {frame.timestamp_ms} ms")
+                                     comment=f"Key frame at media time {format_duration(frame.timestamp_ms / 1000)}")
                for urn, frame, _ in media_entries] or None,
         conclusion="\n".join(conclusion),
     )
@@ -351,6 +396,8 @@ def build_fhir_bundle(snapshot: ExportSnapshot) -> Bundle:
         BundleEntry(fullUrl=refs["report"], resource=report),
         BundleEntry(fullUrl=refs["procedure"], resource=procedure),
         *[BundleEntry(fullUrl=urn, resource=obs) for urn, obs in observations],
+        *[BundleEntry(fullUrl=urn, resource=obs) for urn, obs in field_observations],
+        *([BundleEntry(fullUrl=care_plan[0], resource=care_plan[1])] if care_plan else []),
         *[BundleEntry(fullUrl=urn, resource=media) for urn, media in recording_entries],
         *[BundleEntry(fullUrl=urn, resource=media) for urn, _, media in media_entries],
     ]

@@ -31,3 +31,8 @@ def compact_utc(value: datetime) -> str:
 
 def label_of(value: str) -> str:
     return humanize(value) if value else ""
+
+
+def frame_file_name(frame) -> str:
+    """A key frame's file in the bundle: its media time first, so the folder sorts by time."""
+    return f"{frame.timestamp_ms:09d}ms_{frame.pk}.jpg"

@@ -12,8 +12,11 @@ from analysis.engine.schemas import RISKS_HIGHEST_FIRST
 from procedures.models import SessionMode
 
 from .disclaimer import disclaimer
-from .formatting import iso, label_of, media_time
+from .formatting import frame_file_name, iso, label_of, media_time
 from .selectors import ExportSnapshot
+from .structured import text_lines
+
+__all__ = ["frame_file_name", "finding_rows", "recording_rows", "render_text", "report_context", "summary_counts"]
 
 WIDTH = 88
 
@@ -22,6 +25,22 @@ def recording_name(finding) -> str:
     """"Recording 2" for a recorded finding, "" for a live stream's (its times are the
     stream's)."""
     return finding.video.display_name if finding.video_id else ""
+
+
+def next_step_by_ai(finding) -> bool:
+    """Whether the finding's next step is the model's: an AI proposal whose next step the
+    clinician left as proposed. A clinician's own finding, or a next step the clinician
+    typed over the model's (``ai_original`` keeps what it said), is the clinician's."""
+    if finding.origin != "ai":
+        return False
+    original = finding.ai_original
+    if original is None:
+        return True
+    return (original.get("suggested_next_step") or "") == (finding.suggested_next_step or "")
+
+
+def next_step_label(finding) -> str:
+    return "Suggested next step (AI)" if next_step_by_ai(finding) else "Next step (clinician)"
 
 
 def finding_rows(snapshot: ExportSnapshot) -> list[dict]:
@@ -51,6 +70,8 @@ def finding_rows(snapshot: ExportSnapshot) -> list[dict]:
             "reviewed_at": iso(finding.reviewed_at) or "",
             "description": finding.description,
             "next_step": finding.suggested_next_step,
+            "next_step_label": next_step_label(finding),
+            "next_step_by_ai": next_step_by_ai(finding),
             "note": finding.clinician_note,
             "is_demo": finding.is_demo,
             "model": finding.model_id,
@@ -90,7 +111,11 @@ def summary_counts(snapshot: ExportSnapshot) -> dict:
 
 def report_context(snapshot: ExportSnapshot) -> dict:
     session = snapshot.session
+    date_label, date_value, _ = snapshot.procedure_date
     return {
+        "structured": snapshot.structured,
+        "procedure_date_label": date_label,
+        "procedure_date": date_value,
         "snapshot": snapshot,
         "session": session,
         "rows": finding_rows(snapshot),
@@ -126,12 +151,14 @@ def render_text(snapshot: ExportSnapshot) -> str:
         f"Patient ref:     {session.patient_ref or '-'}",
         f"Encounter ref:   {session.encounter_ref or '-'}",
         f"Clinician:       {session.clinician.get_username()}",
-        f"Started:         {iso(session.started_at) or '-'}",
+        f"{snapshot.procedure_date[0] + ':':<16} {iso(snapshot.procedure_date[1]) or '-'}",
         f"Ended:           {iso(session.ended_at) or '-'}",
     ]
     if snapshot.is_final:
         out.append(f"Signed by:       {session.signed_by.get_username()} at {iso(session.signed_at)}")
     out += [f"Exported:        {iso(snapshot.exported_at)} by {snapshot.exported_by or '-'}", ""]
+
+    out += text_lines(snapshot.structured, WIDTH)
 
     counts = summary_counts(snapshot)
     heading = "Findings in the signed report" if snapshot.is_final else "All findings (preliminary, with review status)"
@@ -148,7 +175,7 @@ def render_text(snapshot: ExportSnapshot) -> str:
         if row["description"]:
             out += _wrap(f"Description: {row['description']}")
         if row["next_step"]:
-            out += _wrap(f"Suggested next step (AI): {row['next_step']}")
+            out += _wrap(f"{row['next_step_label']}: {row['next_step']}")
         if row["note"]:
             out += _wrap(f"Clinician note: {row['note']}")
         if row["key_frame_id"]:
@@ -185,6 +212,3 @@ def render_text(snapshot: ExportSnapshot) -> str:
         out.append("Times are the live stream's media time (hh:mm:ss.mmm).")
     return "\n".join(out) + "\n"
 
-
-def frame_file_name(frame) -> str:
-    return f"{frame.timestamp_ms:09d}ms_{frame.pk}.jpg"

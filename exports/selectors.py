@@ -23,8 +23,10 @@ from django.utils import timezone
 from analysis.models import Finding, Frame, ReviewStatus
 from analysis.selectors import REPORT_STATUSES
 from procedures.models import ProcedureSession, Video
+from reporting.models import StructuredReport, TimelineMark
 
 from .models import Export
+from .structured import structured_view
 
 PROVENANCE_KEYS = ("backend", "model_id", "model_revision", "prompt_version", "is_demo")
 
@@ -55,6 +57,32 @@ class ExportSnapshot:
     exported_at: datetime
     exported_by: str
     conversations_after_signing: list[ConversationTranscript] = field(default_factory=list)
+    # The clinician's structured report (None when there is none) and the timeline marks
+    # (with their recording and key frame loaded); ``structured`` is their rendered form.
+    structured_record: object | None = None
+    marks: list = field(default_factory=list)
+
+    @property
+    def structured(self):
+        if not hasattr(self, "_structured"):
+            self._structured = structured_view(session=self.session, record=self.structured_record,
+                                               marks=self.marks, is_final=self.is_final)
+        return self._structured
+
+    @property
+    def landmark_frames(self) -> dict[str, Frame]:
+        """Frame id -> frame of the cecal landmarks' key frames (stored images only)."""
+        return {str(m.frame.pk): m.frame for m in self.structured.landmark_frames}
+
+    @property
+    def procedure_date(self) -> tuple[str, datetime | None, str]:
+        """(label, when, source) of the procedure's date: the session's start; for a recorded
+        session that never started live, the first recording's upload time, said as such."""
+        if self.session.started_at is not None:
+            return "Started", self.session.started_at, "started_at"
+        if self.videos:
+            return "Recorded (uploaded)", min(v.created_at for v in self.videos), "recording_uploaded_at"
+        return "Started", None, "none"
 
     @property
     def document_status(self) -> str:
@@ -125,6 +153,8 @@ def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
         str(f.frame_id): f.frame for f in findings if f.frame_id and f.frame is not None and f.frame.image
     }
     conversations, later_conversations = _conversations(session)
+    record = StructuredReport.objects.filter(session=session).first()
+    marks = list(TimelineMark.objects.filter(session=session).select_related("video", "frame"))
     return ExportSnapshot(
         session=session,
         is_final=is_final,
@@ -138,6 +168,8 @@ def export_snapshot(*, session: ProcedureSession, actor) -> ExportSnapshot:
         provenance=_provenance(session),
         exported_at=timezone.now(),
         exported_by=actor.get_username() if getattr(actor, "is_authenticated", False) else "",
+        structured_record=record,
+        marks=marks,
     )
 
 

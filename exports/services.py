@@ -19,6 +19,7 @@ from procedures.models import ProcedureSession
 from . import selectors
 from .bundle import build_bundle
 from .fhir import build_fhir_json
+from .pdf import build_pdf
 from .formatting import compact_utc
 from .models import Export, ExportKind
 
@@ -38,8 +39,11 @@ def _ensure_visible(actor, session: ProcedureSession) -> None:
         raise access.SessionNotFound("No such procedure session.")
 
 
-def export_create(*, actor, session: ProcedureSession, kind: str, content: bytes, is_final: bool) -> Export:
-    """Record that ``content`` (exactly these bytes) left the system as a ``kind`` export."""
+def export_create(*, actor, session: ProcedureSession, kind: str, content: bytes, is_final: bool,
+                  document_format: str = "") -> Export:
+    """Record that ``content`` (exactly these bytes) left the system as a ``kind`` export.
+    ``document_format`` tells two forms of one kind apart in the audit trail (the printable
+    report as a page or as a PDF)."""
     if kind not in ExportKind.values:
         raise ValueError(f"Unknown export kind {kind!r}.")
     with transaction.atomic(), acting_as(actor):
@@ -54,6 +58,7 @@ def export_create(*, actor, session: ProcedureSession, kind: str, content: bytes
         log_access(
             actor=actor, instance=session, what=f"export:{kind}", export=str(export.pk),
             document_status="final" if is_final else "preliminary", sha256=export.sha256,
+            **({"format": document_format} if document_format else {}),
         )
     return export
 
@@ -64,13 +69,14 @@ def _filename(snapshot: selectors.ExportSnapshot, extension: str) -> str:
             f"{compact_utc(snapshot.exported_at)}.{extension}")
 
 
-def _export(*, actor, session: ProcedureSession, kind: str, build, extension: str, content_type: str) -> ExportFile:
+def _export(*, actor, session: ProcedureSession, kind: str, build, extension: str, content_type: str,
+            document_format: str = "") -> ExportFile:
     """Check access, take one snapshot, build the document from it and record the hand-out."""
     _ensure_visible(actor, session)
     snapshot = selectors.export_snapshot(session=session, actor=actor)
     content = build(snapshot)
     export = export_create(actor=actor, session=snapshot.session, kind=kind, content=content,
-                           is_final=snapshot.is_final)
+                           is_final=snapshot.is_final, document_format=document_format)
     return ExportFile(export, content, _filename(snapshot, extension), content_type)
 
 
@@ -89,3 +95,12 @@ def report_export(*, actor, session: ProcedureSession, render) -> ExportFile:
     return _export(actor=actor, session=session, kind=ExportKind.REPORT,
                    build=lambda snapshot: render(snapshot).encode("utf-8"),
                    extension="html", content_type="text/html; charset=utf-8")
+
+
+def report_pdf_export(*, actor, session: ProcedureSession) -> ExportFile:
+    """The printable report as a PDF download. Recorded as a REPORT export (the same document
+    as the page, in another format; the audit entry says ``format: pdf``), so no new export
+    kind and no schema change are needed."""
+    result = _export(actor=actor, session=session, kind=ExportKind.REPORT, build=build_pdf,
+                     extension="pdf", content_type="application/pdf", document_format="pdf")
+    return ExportFile(result.export, result.content, f"medvision-report-{session.pk}.pdf", result.content_type)

@@ -41,6 +41,14 @@ def session_bundle(request, session_id):
     return _private(download(result))
 
 
+@login_required
+@require_GET
+def session_report_pdf(request, session_id):
+    session = access.get_visible_session(request.user, session_id)
+    result = services.report_pdf_export(actor=request.user, session=session)
+    return _private(download(result))
+
+
 def download(result: services.ExportFile) -> HttpResponse:
     response = HttpResponse(result.content, content_type=result.content_type)
     response["Content-Disposition"] = f'attachment; filename="{result.filename}"'

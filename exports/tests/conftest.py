@@ -66,6 +66,7 @@ def reviewed(session, clinician, media_root):
 @pytest.fixture
 def signed(reviewed, clinician):
     analysis_services.finding_review(actor=clinician, finding=reviewed.proposed, status="rejected")
+    complete_report_unless_started(reviewed.session, actor=clinician)
     reviewed.session = workflow.session_sign(actor=clinician, session=reviewed.session)
     reviewed.proposed.refresh_from_db()
     return reviewed
@@ -76,3 +77,77 @@ def api_client(user=None) -> APIClient:
     if user is not None:
         client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     return client
+
+
+# Structured report ------------------------------------------------------------------------
+
+HOSTILE = "<script>alert(1)</script> <b>bold</b> & co"
+
+COLONOSCOPY_DATA = {
+    "indication_kind": "surveillance",
+    "indication_text": "Adenoma 3 years ago",
+    "asa_class": "II",
+    "sedation_level": "moderate",
+    "sedation_agents": "Midazolam 2 mg",
+    "complications": ["none"],
+    "impression": "Two small adenomas removed.\nOtherwise normal colon.",
+    "recommendations": "Await histology.",
+    "extent": "terminal_ileum",
+    "bbps_right": 2,
+    "bbps_transverse": 3,
+    "bbps_left": 3,
+    "polyps": [
+        {"id": "p1", "size_mm": 6, "paris": "0-Is", "nice": "2", "location": "sigmoid_colon",
+         "resection": "cold_snare", "retrieved": True, "jar": "J1", "histology": "tubular_adenoma"},
+        {"id": "p2", "size_mm": 4.5, "paris": "0-IIa", "location": "ascending_colon", "resection": "cold_snare",
+         "retrieved": False, "jar": "", "histology": "pending"},
+    ],
+    "surveillance": {"suggested_months": 84, "suggested_rule": "1-2 tubular adenomas < 10 mm: repeat in 7-10 years",
+                     "chosen_months": 36, "confirmed": True, "note": "Family history"},
+}
+
+
+@dataclass
+class Structured:
+    session: object
+    record: object
+    video: object
+    marks: dict
+    frames: list
+
+
+@pytest.fixture
+def structured(session, clinician, media_root):
+    """A recorded colonoscopy with a complete structured report and its timeline marks
+    (withdrawal 7:00; both cecal landmarks with a key frame)."""
+    from procedures.models import Video
+    from reporting.models import StructuredReport, TimelineMark
+
+    video = Video.objects.create(session=session, number=1, sha256="a" * 64, file="videos/1.mp4", state="done",
+                                 duration_s=900.0, size_bytes=1000)
+    frames = [analysis_services.frame_create(session=session, source="live", timestamp_ms=ts, jpeg=jpeg_bytes(seed=s),
+                                             width=64, height=48)
+              for s, ts in ((7, 95_000), (8, 98_000))]
+    record = StructuredReport.objects.create(session=session, data=COLONOSCOPY_DATA, updated_by=clinician)
+    marks = {}
+    for kind, ms, frame in (("cecum_reached", 100_000, None), ("appendiceal_orifice", 95_000, frames[0]),
+                            ("ileocecal_valve", 98_000, frames[1]), ("scope_out", 520_000, None)):
+        marks[kind] = TimelineMark.objects.create(session=session, kind=kind, time_ms=ms, video=video, frame=frame,
+                                                  set_by=clinician)
+    session.refresh_from_db()
+    return Structured(session, record, video, marks, frames)
+
+
+def complete_report_unless_started(session, *, actor):
+    """Signing needs a complete structured report: give the session one unless a test made
+    its own (``structured``)."""
+    from reporting.models import StructuredReport
+    from reporting.tests.factories import complete_report
+
+    if not StructuredReport.objects.filter(session=session).exists():
+        complete_report(session, actor=actor)
+
+
+def sign(session, clinician):
+    complete_report_unless_started(session, actor=clinician)
+    return workflow.session_sign(actor=clinician, session=session)

@@ -32,7 +32,10 @@ def test_a_signed_session_is_a_final_report_with_its_findings(signed, clinician)
     entries = by_type(bundle)
     (report,) = [e.resource for e in entries["DiagnosticReport"]]
     assert report.status == "final"
-    observations = [e.resource for e in entries["Observation"]]
+    # Every signed session has a structured report, whose fields are Observations too: count
+    # the findings' (any finding's, so that a rejected or proposed one would show).
+    finding_ids = {str(pk) for pk in signed.session.findings.values_list("pk", flat=True)}
+    observations = [e.resource for e in entries["Observation"] if e.resource.id in finding_ids]
     in_report = signed.session.findings.filter(review_status__in=["confirmed", "edited"]).count()
     assert len(observations) == in_report == 2
     assert {o.status for o in observations} == {"final"}

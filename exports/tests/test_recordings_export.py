@@ -108,6 +108,9 @@ def test_fhir_observations_say_their_recording_and_media_time(recorded, clinicia
 
 def test_a_connector_sees_recording_numbers_not_file_names(recorded, clinician, connector):
     session, *_ = recorded
+    from reporting.tests.factories import complete_report
+
+    complete_report(session, actor=clinician)  # signing needs a complete structured report
     workflow.session_sign(actor=clinician, session=session)
     client = api_client(connector)
     body = client.get(reverse("api-procedure-findings", args=[session.pk])).json()
