@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("v1/findings/<uuid:finding_id>/", analysis_api.FindingDetail.as_view(), name="api-finding-detail"),
     path("v1/", include("exports.api_urls")),
+    path("v1/", include("reporting.api_urls")),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"", api_errors.unknown_api_path, name="api-unknown-path"),  # last: anything else under /api/ is a JSON 404

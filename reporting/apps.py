@@ -12,3 +12,10 @@ class ReportingConfig(AppConfig):
 
         auditlog.register(StructuredReport)
         auditlog.register(TimelineMark)
+
+        from procedures.workflow import session_signing
+
+        from .validation import refuse_incomplete_report
+
+        # A session is signed only with a complete structured report (reporting.validation).
+        session_signing.connect(refuse_incomplete_report, dispatch_uid="reporting_refuse_incomplete_report")

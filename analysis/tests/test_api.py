@@ -44,7 +44,10 @@ def findings(session, clinician):
 
 
 def sign(session, clinician, findings):
+    from reporting.tests.factories import complete_report
+
     services.finding_review(actor=clinician, finding=findings["proposed"], status="rejected")
+    complete_report(session, actor=clinician)  # signing needs a complete structured report
     return workflow.session_sign(actor=clinician, session=session)
 
 

@@ -213,11 +213,13 @@ def test_a_released_frame_yields_to_a_newer_waiting_one(session, monkeypatch):
 
 def test_a_session_signed_while_its_frame_is_in_a_batch_gets_no_late_findings(clinician, session, analyzer):
     from procedures import workflow
+    from reporting.tests.factories import complete_report
 
     frame = stream(session, 1000)
     claimed = claims.claim_batch()
     assert claimed == [frame.pk]
     session.refresh_from_db()
+    complete_report(session, actor=clinician)  # signing needs a complete structured report
     workflow.session_sign(actor=clinician, session=session)
     scheduler.analyse_batch(claimed)
     assert Finding.objects.filter(session=session).count() == 0

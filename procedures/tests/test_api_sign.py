@@ -9,8 +9,15 @@ from analysis import services as analysis_services
 from analysis.tests.factories import FindingFactory
 from medvision.notices import AI_DISCLAIMER
 from procedures.models import SessionStatus
+from reporting.tests.factories import complete_report
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _complete_report(session, clinician):
+    # Signing needs a complete structured report (reporting.validation).
+    complete_report(session, actor=clinician)
 
 
 def client_for(user):

@@ -9,8 +9,16 @@ from analysis import services as analysis_services
 from analysis.tests.factories import FindingFactory
 from procedures import access, services, workflow
 from procedures.models import SessionStatus
+from reporting.tests.factories import complete_report
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _complete_report(session, clinician):
+    # Signing needs a complete structured report (reporting.validation); these tests are
+    # about the other rules.
+    complete_report(session, actor=clinician)
 
 
 @pytest.fixture

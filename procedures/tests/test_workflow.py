@@ -103,7 +103,10 @@ def test_a_signed_session_cannot_start_processing(clinician):
 
 
 def test_a_receiver_of_session_signing_can_refuse_the_sign_off(clinician):
+    from reporting.tests.factories import complete_report
+
     session = ProcedureSessionFactory(clinician=clinician, status=SessionStatus.REVIEW)
+    complete_report(session, actor=clinician)  # the structured report is not what refuses here
 
     def refuse(sender, *, session, actor, **kwargs):
         raise workflow.NotAllowed("Not today.")
