@@ -32,6 +32,7 @@ class Route:
     kwargs: dict = field(default_factory=dict)  # "session" is replaced by the owner's session id
     data: dict | None = None
     headers: dict = field(default_factory=dict)
+    content_type: str | None = None  # a JSON body (PATCH): data is sent encoded as JSON
 
 
 def everyone(status):
@@ -89,6 +90,27 @@ HTTP_ROUTES = {
     ),
     "exports:report": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
     "exports:bundle": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
+    "exports:report-pdf": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
+    # The structured report: the owner edits, QA reads (read-only page, POSTs refused).
+    "reporting:edit": Route(signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session"}),
+    "reporting:prefill": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                               kwargs={"session_id": "session"}),
+    "reporting:surveillance": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                                    kwargs={"session_id": "session"}, data={"chosen_months": "36"}),
+    "api-procedure-report": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "api-procedure-marks": Route(
+        signed_in(200, anonymous=401, other_clinician=404, connector=404), kwargs={"session_id": "session"}
+    ),
+    "api-procedure-mark": Route(
+        signed_in(200, anonymous=401, other_clinician=404, qa=403, connector=404), method="patch",
+        kwargs={"session_id": "session", "mark_id": "mark"}, data={"time_ms": 61000},
+        content_type="application/json",
+    ),
+    # Quality metrics compare clinicians: staff only.
+    "quality:page": Route(signed_in(403, qa=200)),
+    "quality:csv": Route(signed_in(403, qa=200)),
     "procedures:frame-image": Route(
         signed_in(200, other_clinician=404, connector=404), kwargs={"session_id": "session", "frame_id": "frame"}
     ),
@@ -174,6 +196,13 @@ def finding(session, frame):
 
 
 @pytest.fixture
+def mark(session, clinician):
+    from reporting.models import TimelineMark
+
+    return TimelineMark.objects.create(session=session, kind="scope_out", time_ms=60000, set_by=clinician)
+
+
+@pytest.fixture
 def actors(clinician, other_clinician, qa_user, connector):
     return {"anonymous": None, "other_clinician": other_clinician, "qa": qa_user, "owner": clinician,
             "connector": connector}
@@ -209,15 +238,16 @@ def _client_for(user):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(HTTP_ROUTES))
-def test_http_route_access(name, actors, session, frame, finding, video, upload):
+def test_http_route_access(name, actors, session, frame, finding, video, upload, mark):
     route = HTTP_ROUTES[name]
     placeholders = {"session": session.pk, "frame": frame.pk, "finding": finding.pk, "video": video.pk,
-                    "upload": upload.pk}
+                    "upload": upload.pk, "mark": mark.pk}
     kwargs = {k: placeholders.get(v, v) for k, v in route.kwargs.items()}
     url = reverse(name, kwargs=kwargs)
     for role in ROLES:
         client = _client_for(actors[role])
-        response = getattr(client, route.method)(url, data=route.data or {}, headers=route.headers)
+        extra = {"content_type": route.content_type} if route.content_type else {}
+        response = getattr(client, route.method)(url, data=route.data or {}, headers=route.headers, **extra)
         expected = route.expected[role]
         if expected == LOGIN:
             assert response.status_code == 302, (name, role, response.status_code)
