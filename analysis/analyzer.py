@@ -43,3 +43,11 @@ def configured_analyzer():
 
         ensure_demo_model(config.model)
     return get_analyzer(config)
+
+
+def analyzer_loaded() -> bool:
+    """Whether this process's analyzer is loaded (False before the first batch of a worker
+    process: the weights load then, which takes tens of seconds for MedGemma)."""
+    from .engine.registry import is_loaded
+
+    return is_loaded(engine_config())

@@ -188,6 +188,28 @@ def video_check_complete(video_id) -> None:
             workflow.video_record_progress(video, stats["done"] / stats["total"] if stats["total"] else 1.0, detail)
 
 
+LOADING_MODEL = "loading_model"
+
+
+def videos_announce_model_loading() -> int:
+    """Before a worker loads the model's weights (tens of seconds): every recording waiting
+    for analysis says so (``progress_detail["phase"] = "loading_model"``), instead of
+    "0 / 20 frames" standing still. The next progress of that recording replaces it.
+    Returns how many recordings were told."""
+    told = 0
+    waiting = Video.objects.filter(state=VideoState.ANALYSING,
+                                   frames__analysis_state=AnalysisState.PENDING).distinct()
+    for video_id in waiting.values_list("pk", flat=True):
+        with transaction.atomic():
+            video = Video.objects.select_for_update().filter(pk=video_id, state=VideoState.ANALYSING).first()
+            if video is None:
+                continue
+            detail = {**(video.progress_detail or {}), "phase": LOADING_MODEL}
+            workflow.video_record_progress(video, video.progress, detail)
+            told += 1
+    return told
+
+
 def _merged_timeline(video: Video):
     from .media.merge import merge_detections
 

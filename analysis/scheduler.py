@@ -164,6 +164,8 @@ def run(*, prefer=(), slice_s: float | None = None, linger_s: float = 0.0, max_b
     recorder = _Recorder()
     try:
         # (Only when there is work: a loop that starts idle does not load the model for nothing.)
+        if claims.waiting():
+            _announce_model_loading()
         batcher = _stepwise_batcher() if max_batches is None and claims.waiting() else None
         _set_running(worker, True)
         try:
@@ -254,6 +256,20 @@ def _continue_later() -> None:
 
     if not app.conf.task_always_eager:
         dispatch.send(dispatch.SCHEDULE)
+
+
+def _announce_model_loading() -> None:
+    """The first batch of a worker process loads the weights first: the recordings waiting
+    say "loading the model" meanwhile (a remote model server has nothing to load here)."""
+    from . import analyzer as analyzer_module
+    from .pipeline import videos_announce_model_loading
+
+    if settings.ANALYZER_BACKEND == "openai_compatible" or analyzer_module.analyzer_loaded():
+        return
+    try:
+        videos_announce_model_loading()
+    except Exception:  # noqa: BLE001 - a progress line must never stop the analysis
+        logger.exception("Could not announce that the model is loading")
 
 
 def _stepwise_batcher():

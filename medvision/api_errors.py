@@ -115,20 +115,52 @@ def handler400(request, exception=None):
     return bad_request(request, exception)
 
 
+# --- pages (everything outside /api/) ------------------------------------------------
+# In the site's look (templates/403.html, 404.html, 500.html), saying why and where to go.
+
+PAGE_REASONS = {
+    403: "You may not do this.",
+    # The same words whether the thing does not exist or is another clinician's: which of
+    # the two it is would itself tell something about another person's patients.
+    404: "It does not exist, or it is not yours to see: a clinician sees only their own sessions.",
+}
+
+
+def _session_link(request) -> str | None:
+    """The session page of the URL refused, for "back to the session" (a 403 is only ever
+    about a session its reader may see; a 404's session may be another clinician's)."""
+    from django.urls import NoReverseMatch, reverse
+
+    match = getattr(request, "resolver_match", None)
+    session_id = match.kwargs.get("session_id") if match else None
+    if not session_id:
+        return None
+    try:
+        url = reverse("procedures:detail", kwargs={"session_id": session_id})
+    except NoReverseMatch:
+        return None
+    return None if url == request.path else url
+
+
+def _page(request, status_code: int, *, reason: str, session_url: str | None = None):
+    from django.shortcuts import render
+
+    return render(request, f"{status_code}.html", {"reason": reason, "session_url": session_url,
+                                                   "request_path": request.path}, status=status_code)
+
+
 def handler403(request, exception=None):
     if _is_api(request):
         return _json_error(403)
-    from django.views.defaults import permission_denied
-
-    return permission_denied(request, exception)
+    # The refusal's own reason (procedures.access words it for people), else a general one.
+    reason = str(exception) if exception is not None and str(exception) else PAGE_REASONS[403]
+    return _page(request, 403, reason=reason, session_url=_session_link(request))
 
 
 def handler404(request, exception=None):
     if _is_api(request):
         return _json_error(404)
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
+    return _page(request, 404, reason=PAGE_REASONS[404])
 
 
 def csrf_failure(request, reason=""):
@@ -148,6 +180,8 @@ def csrf_failure(request, reason=""):
 def handler500(request):
     if _is_api(request):
         return _json_error(500)
+    # 500.html is standalone (no base.html, no context processors, no database): whatever
+    # failed may be what a richer page would need. Django's view renders it without context.
     from django.views.defaults import server_error
 
     return server_error(request)

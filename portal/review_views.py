@@ -7,6 +7,8 @@ application/json``) or redirects back to the page for plain forms.
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -21,6 +23,8 @@ from analysis.serializers import finding_event
 from procedures import access, selectors, services, workflow
 
 from .forms import AddendumForm, FindingForm, NoteForm
+
+logger = logging.getLogger(__name__)
 
 REVIEW_ACTIONS = {"confirm": "confirmed", "reject": "rejected"}
 
@@ -94,8 +98,24 @@ def _new_finding_initial(request, session) -> dict:
     initial = {"video": chosen or (videos[-1] if videos else None)}
     ms = request.GET.get("ms", "")
     if ms.isdigit():
-        initial["start_ms"] = int(ms)
+        # The player's current time (the page's "Add a finding" passes it): start and end.
+        initial["start_ms"] = initial["end_ms"] = int(ms)
     return initial
+
+
+def _key_frame_at(*, session, video, time_ms):
+    """The frame of ``video`` at ``time_ms`` for a clinician's new finding (its key frame,
+    as an AI finding has one), or None when the picture could not be taken.
+    A time that is not in the recording raises ``ValueError`` (its message is for the
+    clinician: the form shows it at the time field). Without a recording (a live stream):
+    the live frame at that time, if the session has one."""
+    from analysis.keyframes import KeyFrameError, key_frame_at
+
+    try:
+        return key_frame_at(session=session, video=video, time_ms=time_ms)
+    except KeyFrameError:  # ffmpeg could not take it: a finding without a picture beats none
+        logger.exception("No key frame at %s ms of recording %s", time_ms, getattr(video, "pk", None))
+        return None
 
 
 @login_required
@@ -111,8 +131,15 @@ def finding_edit(request, session_id, finding_id=None):
     form = FindingForm(request.POST or None, initial=initial, procedure_type=session.procedure_type, session=session,
                        recording_fixed=bool(finding and finding.origin == "ai" and finding.video_id),
                        allow_no_recording=bool(finding and not finding.video_id))
+    frame = None
+    if request.method == "POST" and form.is_valid() and not finding:
+        try:
+            frame = _key_frame_at(session=session, video=form.cleaned_data.get("video"),
+                                  time_ms=form.cleaned_data["start_ms"] or 0)
+        except ValueError as exc:  # e.g. after the end of the recording
+            form.add_error("start_ms", str(exc))
     if request.method == "POST" and form.is_valid():
-        values = {k: v for k, v in form.cleaned_data.items() if k not in ("start_ms", "video")}
+        values = {k: v for k, v in form.cleaned_data.items() if k not in ("start_ms", "end_ms", "video")}
         try:
             if finding:
                 analysis_services.finding_review(actor=request.user, finding=finding, corrections=values)
@@ -121,9 +148,12 @@ def finding_edit(request, session_id, finding_id=None):
                     analysis_services.finding_set_recording(actor=request.user, finding=finding,
                                                             video=form.cleaned_data["video"])
             else:
-                analysis_services.finding_add_manual(actor=request.user, session=session,
-                                                     start_ms=form.cleaned_data["start_ms"] or 0,
-                                                     video=form.cleaned_data.get("video"), **values)
+                start_ms = form.cleaned_data["start_ms"] or 0
+                video = form.cleaned_data.get("video")
+                analysis_services.finding_add_manual(
+                    actor=request.user, session=session, start_ms=start_ms, video=video,
+                    end_ms=form.cleaned_data.get("end_ms") or start_ms,
+                    frame=frame, **values)
         except (access.SessionReadOnly, DjangoValidationError) as exc:
             form.add_error(None, exc.messages[0] if hasattr(exc, "messages") else str(exc))
         else:

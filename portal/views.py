@@ -46,8 +46,29 @@ def session_create(request):
     return render(request, "procedures/session_form.html", {"form": form})
 
 
-PLOT_WIDTH, PLOT_HEIGHT = 720, 120
-RISK_Y = {"high": 25, "medium": 60, "low": 95}
+PLOT_WIDTH = 720
+PLOT_LEFT, PLOT_RIGHT = 56, 20  # room for the row names on the left
+RISKS = ("high", "medium", "low")
+MARK_H, LANE_GAP, ROW_PAD = 10, 2, 8  # a mark's height; between stacked lanes; around a row
+MIN_MARK_W = 4
+TOP, AXIS_H = 6, 30  # above the first row; below the last: tick labels and the axis title
+
+
+def _lanes(marks) -> int:
+    """Assign each mark (sorted by x) the lowest lane where it does not overlap the one
+    before it, so two findings close in time are both visible and clickable instead of
+    one rectangle hiding the other. Returns how many lanes the row needs."""
+    ends: list[float] = []
+    for mark in sorted(marks, key=lambda m: m["x"]):
+        for lane, end in enumerate(ends):
+            if mark["x"] >= end + 1:
+                ends[lane] = mark["x"] + mark["w"]
+                mark["lane"] = lane
+                break
+        else:
+            mark["lane"] = len(ends)
+            ends.append(mark["x"] + mark["w"])
+    return max(len(ends), 1)
 
 
 def findings_plot(findings, *, span_ms: int | None = None, video=None) -> dict | None:
@@ -55,22 +76,66 @@ def findings_plot(findings, *, span_ms: int | None = None, video=None) -> dict |
     findings and their risk sit in the procedure reads faster than a table).
 
     One plot per time axis: a recording's findings against that recording's duration
-    (``span_ms``), never mixed with another recording's times."""
+    (``span_ms``), never mixed with another recording's times. Marks of one risk that
+    overlap in time are stacked in lanes; the row grows to fit them."""
+    from analysis.engine.schemas import humanize
+    from reporting.withdrawal import format_duration
+
     findings = list(findings)
     if not findings:
         return None
     span = max(span_ms or 0, max(f.end_ms for f in findings), 1)
+    inner = PLOT_WIDTH - PLOT_LEFT - PLOT_RIGHT
     marks = []
     for f in findings:
-        x1 = 40 + (PLOT_WIDTH - 60) * f.start_ms / span
-        x2 = 40 + (PLOT_WIDTH - 60) * f.end_ms / span
-        marks.append({"x": round(x1, 1), "w": round(max(x2 - x1, 3), 1), "y": RISK_Y.get(f.risk, 95), "risk": f.risk,
-                      "label": f"{f.label or f.category} · {f.location} · {f.start_ms / 1000:.1f} s",
+        x1 = PLOT_LEFT + inner * f.start_ms / span
+        x2 = PLOT_LEFT + inner * f.end_ms / span
+        when = format_duration(f.start_ms // 1000)
+        if f.end_ms // 1000 != f.start_ms // 1000:
+            when += f"–{format_duration(f.end_ms // 1000)}"
+        what = f.label or humanize(f.category)
+        where = humanize(f.location) if f.location else ""
+        marks.append({"x": round(x1, 1), "w": round(max(x2 - x1, MIN_MARK_W), 1), "risk": f.risk,
+                      "label": " · ".join(p for p in (what, where, f"{f.get_risk_display()} risk", when,
+                                                      f.get_review_status_display()) if p),
                       "id": f.pk, "ms": f.start_ms, "video": str(f.video_id) if f.video_id else "",
                       "rejected": f.review_status == "rejected"})
-    ticks = [{"x": round(40 + (PLOT_WIDTH - 60) * i / 4, 1), "label": f"{span * i / 4 / 1000:.0f} s"} for i in range(5)]
-    return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "marks": marks, "ticks": ticks, "span_ms": span,
+    rows, y = [], TOP
+    for risk in RISKS:
+        own = [m for m in marks if m["risk"] == risk] or []
+        lanes = _lanes(own)
+        height = ROW_PAD * 2 + lanes * MARK_H + (lanes - 1) * LANE_GAP
+        for m in own:
+            m["y"] = y + ROW_PAD + m["lane"] * (MARK_H + LANE_GAP)
+        rows.append({"risk": risk, "label": risk.capitalize(), "y": y, "h": height, "text_y": y + height / 2 + 4})
+        y += height
+    for m in marks:  # a risk outside the three rows (never expected): shown on the low row
+        m.setdefault("y", rows[-1]["y"] + ROW_PAD)
+        m.setdefault("lane", 0)
+    ticks = [{"x": round(PLOT_LEFT + inner * i / 4, 1), "label": format_duration(span * i / 4 / 1000)}
+             for i in range(5)]
+    return {"width": PLOT_WIDTH, "height": y + AXIS_H, "marks": marks, "ticks": ticks, "span_ms": span,
+            "rows": rows, "axis_y": y, "tick_y": y + 12, "title_y": y + 26, "mark_h": MARK_H,
             "video": str(video.pk) if video is not None else ""}
+
+
+def _review_counts(findings) -> dict:
+    """The clinician's review so far: confirmed / rejected / edited / undecided."""
+    counts = {"confirmed": 0, "rejected": 0, "edited": 0, "proposed": 0}
+    for f in findings:
+        if f.review_status in counts:
+            counts[f.review_status] += 1
+    return counts
+
+
+def _procedure_date(session, videos):
+    """When the procedure took place: the live session's start, else the first
+    recording's upload (the recording is of the procedure; its file date is not trusted)."""
+    if session.started_at:
+        return session.started_at, "started"
+    if videos:
+        return videos[0].created_at, "first recording uploaded"
+    return None, ""
 
 
 def _recording_filter(value: str | None, videos) -> tuple[str, object]:
@@ -105,9 +170,11 @@ def session_detail(request, session_id):
     for v in videos:
         own = [f for f in all_findings if f.video_id == v.pk]
         span = int(v.duration_s * 1000) if v.duration_s else None
-        recordings.append({"video": v, "findings": len(own), "plot": findings_plot(own, span_ms=span, video=v)})
+        recordings.append({"video": v, "findings": len(own), "plot": findings_plot(own, span_ms=span, video=v),
+                           "review": _review_counts(own)})
     unassigned = [f for f in all_findings if f.video_id is None]
     busy = next((v for v in videos if v.state in ACTIVE_STATES), None)
+    procedure_date, procedure_date_source = _procedure_date(session, videos)
     return render(
         request,
         "procedures/session_detail.html",
@@ -116,6 +183,9 @@ def session_detail(request, session_id):
             "findings": findings,
             "filters": {"risk": risk or "", "status": status or "", "recording": recording},
             "undecided": sum(1 for f in all_findings if f.review_status == "proposed"),
+            "review": _review_counts(all_findings),
+            "procedure_date": procedure_date,
+            "procedure_date_source": procedure_date_source,
             "live_in_flight": analysis_selectors.live_frames_in_flight(session=session).count(),
             # The plot of findings tied to no recording (a live session's); each recording
             # has its own in ``recordings``.

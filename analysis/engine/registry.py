@@ -38,6 +38,14 @@ def get_analyzer(config: EngineConfig | None = None) -> Analyzer:
         return analyzer
 
 
+def is_loaded(config: EngineConfig | None = None) -> bool:
+    """Whether this process already holds the analyzer for ``config`` (the next
+    ``get_analyzer`` is then immediate, not a load of the weights)."""
+    config = config or EngineConfig()
+    with _lock:
+        return os.getpid() == _owner_pid and config in _analyzers
+
+
 def reset_analyzers() -> None:
     """Close and forget every cached analyzer (tests; settings changes)."""
     with _lock:

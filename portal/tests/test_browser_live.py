@@ -109,10 +109,23 @@ def test_stream_review_sign_in_a_browser(page, browser_user, demo_model_dir, med
             page.wait_for_timeout(1000)
             page.reload()
         assert page.locator("#live-in-flight").count() == 0, "live analysis did not finish within 60 s"
-        while page.locator("tr.review-proposed button.reject").count():
-            page.locator("tr.review-proposed button.reject").first.click()
-            page.wait_for_load_state()
-        assert page.locator("tr.review-confirmed").count() >= 1
+        from reporting.tests.factories import complete_report
+
+        complete_report(session, actor=session.clinician)  # signing needs a complete structured report
+        page.reload()
+        # Decisions are made in place (no reload): wait for each row to change.
+        while page.locator(".finding-row.review-proposed button.reject").count():
+            row = page.locator(".finding-row.review-proposed").first
+            row_id = row.get_attribute("id")
+            row.locator("button.reject").click()
+            page.wait_for_selector(f"#{row_id}.review-rejected")
+        assert page.locator(".finding-row.review-confirmed").count() >= 1
+        page.wait_for_function("() => !document.getElementById('sign-button').disabled")
+        # Signing needs a complete structured report (reporting.validation); filling it in
+        # is that page's own test.
+        from reporting.tests.factories import complete_report
+
+        complete_report(session, actor=browser_user)
         page.on("dialog", lambda dialog: dialog.accept())
         page.click("#sign-button")
         page.wait_for_selector("text=Report signed")

@@ -57,7 +57,7 @@ def test_edit_form_offers_only_the_procedures_vocabulary(owner, session):
 
 def test_adding_a_missed_finding(owner, session, clinician):
     response = owner.post(reverse("procedures:finding-new", args=[session.pk]), {
-        "category": "diverticulum", "location": "sigmoid_colon", "risk": "low", "start_ms": "61000"})
+        "category": "diverticulum", "location": "sigmoid_colon", "risk": "low", "start_ms": "1:01"})
     assert response.status_code == 302
     finding = Finding.objects.get(session=session)
     assert finding.origin == "clinician" and finding.review_status == "confirmed" and finding.start_ms == 61000
@@ -71,6 +71,9 @@ def test_sign_needs_decisions_then_locks(owner, session):
     response = owner.post(reverse("procedures:sign", args=[session.pk]), follow=True)
     assert "still need a decision" in response.content.decode()
     owner.post(review_url(finding), {"action": "confirm"})
+    from reporting.tests.factories import complete_report
+
+    complete_report(session, actor=session.clinician)  # signing needs a complete structured report
     owner.post(reverse("procedures:sign", args=[session.pk]))
     session.refresh_from_db()
     assert session.status == SessionStatus.SIGNED

@@ -40,6 +40,12 @@ def two_recordings(session):
     return first, second, (a, b, c)
 
 
+def plot_geometry() -> tuple[float, float]:
+    from portal import views
+
+    return views.PLOT_LEFT, views.PLOT_WIDTH - views.PLOT_LEFT - views.PLOT_RIGHT
+
+
 def page_of(client, session, **params) -> str:
     response = client.get(reverse("procedures:detail", args=[session.pk]), params)
     assert response.status_code == 200
@@ -48,7 +54,7 @@ def page_of(client, session, **params) -> str:
 
 def row_of(page: str, finding) -> str:
     start = page.index(f'id="finding-{finding.pk}"')
-    return page[start:page.index("</tr>", start)]
+    return page[start:page.index("</article>", start)]
 
 
 def section(page: str, element_id: str) -> str:
@@ -60,7 +66,7 @@ def test_the_page_lists_both_recordings_with_a_player_each(owner, session, two_r
     first, second, _ = two_recordings
     page = page_of(owner, session)
     listing = section(page, "recordings")
-    assert "Recording 1" in listing and "Recording 2" in listing and "600.0 s" in listing
+    assert "Recording 1" in listing and "Recording 2" in listing and "10:00" in listing
     for video in (first, second):
         panel = section(page, f"recording-{video.number}")
         assert f'data-video="{video.pk}"' in panel
@@ -92,9 +98,10 @@ def test_the_plot_is_per_recording_on_its_own_time_axis(owner, session, two_reco
     assert [m["id"] for m in plot2["marks"]] == [b.pk, c.pk]
     assert plot1["span_ms"] == 60_000 and plot2["span_ms"] == 600_000
     # 30 s of a 60 s recording sits mid-axis; 450 s of 600 s three quarters along.
-    assert plot1["marks"][0]["x"] == pytest.approx(40 + 660 * 0.5)
-    assert plot2["marks"][1]["x"] == pytest.approx(40 + 660 * 0.75)
-    assert plot2["ticks"][-1]["label"] == "600 s"
+    left, inner = plot_geometry()
+    assert plot1["marks"][0]["x"] == pytest.approx(left + inner * 0.5, abs=0.1)
+    assert plot2["marks"][1]["x"] == pytest.approx(left + inner * 0.75, abs=0.1)
+    assert plot2["ticks"][-1]["label"] == "10:00"  # m:ss, as the player shows it
     page = response.content.decode()
     plot_markup = page[page.index('id="findings-plot-2"'):page.index("</figure>", page.index('id="findings-plot-2"'))]
     assert f'data-video="{second.pk}" data-ms="450000"' in plot_markup and str(first.pk) not in plot_markup
@@ -152,7 +159,7 @@ def test_a_watcher_gets_no_upload_panel(qa_user, session, two_recordings):
 
 # --- a clinician's finding names its recording --------------------------------------------
 
-NEW = {"category": "diverticulum", "location": "sigmoid_colon", "risk": "low", "start_ms": "61000"}
+NEW = {"category": "diverticulum", "location": "sigmoid_colon", "risk": "low", "start_ms": "0:31"}
 
 
 def test_the_add_a_finding_link_and_form_default_to_the_recording(owner, session, two_recordings):
@@ -161,7 +168,8 @@ def test_the_add_a_finding_link_and_form_default_to_the_recording(owner, session
     assert f'id="add-finding" href="{reverse("procedures:finding-new", args=[session.pk])}?video={second.pk}"' in page
     form = owner.get(reverse("procedures:finding-new", args=[session.pk]), {"video": first.pk, "ms": "12345"})
     assert form.context["form"]["video"].value() == first.pk
-    assert form.context["form"]["start_ms"].value() == 12345
+    assert form.context["form"]["start_ms"].value() == "0:12.345"  # the player's time, shown as m:ss
+    assert form.context["form"]["end_ms"].value() == "0:12.345"
     assert "Recording 1</option>" in form.content.decode() and "Recording 2</option>" in form.content.decode()
     latest = owner.get(reverse("procedures:finding-new", args=[session.pk]))
     assert latest.context["form"]["video"].value() == second.pk
@@ -172,7 +180,7 @@ def test_a_new_finding_goes_into_the_chosen_recording(owner, session, two_record
     response = owner.post(reverse("procedures:finding-new", args=[session.pk]), {**NEW, "video": str(first.pk)})
     assert response.status_code == 302
     finding = Finding.objects.get(session=session, origin="clinician")
-    assert finding.video == first and finding.start_ms == 61000
+    assert finding.video == first and finding.start_ms == 31000
 
 
 def test_a_recording_of_another_session_is_a_form_error(owner, session, clinician, two_recordings):

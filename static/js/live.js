@@ -9,11 +9,19 @@ const JPEG_QUALITY = 0.8;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
 const ZERO_ID = "00000000-0000-0000-0000-000000000000";
 
+// m:ss, as on the session page and the player (h:mm:ss past an hour).
 function clock(ms) {
   const s = Math.floor(ms / 1000);
-  const mm = String(Math.floor(s / 60)).padStart(2, "0");
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
   const ss = String(s % 60).padStart(2, "0");
-  return `${mm}:${ss}.${String(ms % 1000).padStart(3, "0")}`;
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+// A code ("sigmoid_colon") as people read it ("Sigmoid colon"), as analysis.engine.schemas.humanize.
+function label(code) {
+  const text = String(code ?? "").replaceAll("_", " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function el(tag, attrs = {}, text) {
@@ -58,12 +66,12 @@ export function startLivePage(root) {
     const body = el("div", { class: "timeline-body" });
     const span = finding.end_ms !== finding.start_ms ? `${clock(finding.start_ms)}–${clock(finding.end_ms)}` : clock(finding.start_ms);
     body.append(el("span", { class: "time" }, span), " ");
-    body.append(el("strong", {}, finding.label || finding.category), " ");
-    body.append(el("span", { class: `risk risk-${finding.risk}` }, finding.risk), " ");
-    body.append(el("div", { class: "hint" }, `${finding.category} · ${finding.location} · confidence ${finding.confidence == null ? "–" : finding.confidence.toFixed(2)}`));
+    body.append(el("strong", {}, finding.label || label(finding.category)), " ");
+    body.append(el("span", { class: `risk risk-${finding.risk}` }, `${label(finding.risk)} risk`), " ");
+    body.append(el("div", { class: "hint" }, `${label(finding.category)}${finding.location ? " · " + label(finding.location) : ""} · confidence ${finding.confidence == null ? "–" : finding.confidence.toFixed(2)}`));
     const meta = el("div", { class: "provenance" });
     if (finding.is_demo) meta.append(el("span", { class: "demo-flag" }, "DEMO"), " ");
-    meta.append(`${finding.review_status}${finding.provenance?.model_id ? " · " + finding.provenance.model_id : ""}`);
+    meta.append(`${label(finding.review_status)}${finding.provenance?.model_id ? " · " + finding.provenance.model_id : ""}`);
     body.append(meta);
     if (canSend && finding.review_status === "proposed") {
       const actions = el("div", { class: "decide" });

@@ -7,6 +7,10 @@
 const STAGES = { uploaded: "Uploaded", probing: "Probing", sampling: "Sampling frames", analysing: "Analysing",
                  summarising: "Summarising", done: "Done", failed: "Failed" };
 
+// The worker is loading the model's weights (analysis.scheduler): said, so that
+// "0 / 20 frames" does not sit still for half a minute. Same words as the template.
+export const MODEL_LOADING = "Loading the model (the first analysis after the worker starts waits for it; this can take half a minute)…";
+
 function players(root) {
   return Array.from(root.querySelectorAll("video.recording-player[data-video]"));
 }
@@ -50,6 +54,11 @@ function followWatched(player, link) {
 
 export function wireRecordings(root = document) {
   const addFinding = document.getElementById("add-finding");
+  let watched = null;  // the player the clinician last played or moved
+  if (addFinding) {
+    // At the moment of the click, not the last pause: a playing video's time has moved on.
+    addFinding.addEventListener("click", () => { if (watched) followWatched(watched, addFinding); });
+  }
   root.addEventListener("click", (event) => {
     const link = event.target instanceof Element ? event.target.closest(".seek[data-video][data-ms]") : null;
     if (!link) return;
@@ -58,7 +67,7 @@ export function wireRecordings(root = document) {
   });
   players(root).forEach((player) => {
     for (const kind of ["play", "pause", "seeked"]) {
-      player.addEventListener(kind, () => followWatched(player, addFinding));
+      player.addEventListener(kind, () => { watched = player; followWatched(player, addFinding); });
     }
   });
 }
@@ -89,7 +98,9 @@ export function onRecordingEvent(event) {
     const stage = panel.querySelector(".processing-stage");
     if (stage) stage.textContent = label;
     const detail = panel.querySelector(".processing-detail");
-    if (detail && event.stage === "analysing" && Number.isFinite(event.total)) {
+    if (detail && event.stage === "analysing" && event.phase === "loading_model") {
+      detail.textContent = MODEL_LOADING;
+    } else if (detail && event.stage === "analysing" && Number.isFinite(event.total)) {
       detail.textContent = `${event.done} / ${event.total} frames`;
     } else if (detail && event.stage === "sampling" && Number.isFinite(event.kept)) {
       detail.textContent = `${event.kept} frames kept of ${event.sampled} sampled`;

@@ -1,19 +1,23 @@
-// Keyboard review of the findings table: j/k move, c confirm, r reject, e edit.
-// Actions submit the row's own (CSRF-protected) forms, so the server decides as for clicks.
+// Keyboard review of the findings list: j/k move, c confirm, r reject, e edit.
+// Actions submit the row's own (CSRF-protected) forms, so the server decides as for clicks
+// (review_decide.js sends them in place).
 
 export function wireReviewKeys(table) {
   if (!table || !table.querySelector(".decide")) return;
-  const rows = () => Array.from(table.querySelectorAll("tr.finding-row"));
+  const rows = () => Array.from(table.querySelectorAll(".finding-row"));
   let index = rows().findIndex((row) => row.classList.contains("review-proposed"));
   if (index < 0) index = 0;
 
-  function focus(i) {
+  // ``scroll``: only when the clinician moves with j/k. On page load the first undecided
+  // finding is selected without scrolling: the page opens at its top, not at the list.
+  function focus(i, { scroll = true } = {}) {
     const all = rows();
     if (!all.length) return;
     index = Math.max(0, Math.min(all.length - 1, i));
     all.forEach((row) => row.classList.remove("selected"));
     all[index].classList.add("selected");
-    all[index].focus({ preventScroll: false });
+    all[index].focus({ preventScroll: true });
+    if (scroll) all[index].scrollIntoView({ block: "nearest" });
   }
 
   document.addEventListener("keydown", (event) => {
@@ -30,5 +34,12 @@ export function wireReviewKeys(table) {
     } else return;
     event.preventDefault();
   });
-  focus(index);
+  focus(index, { scroll: false });
+  // A click in a row makes it the one the keys act on (without taking focus from the button).
+  table.addEventListener("click", (event) => {
+    const row = event.target instanceof Element ? event.target.closest(".finding-row") : null;
+    if (!row) return;
+    index = Math.max(0, rows().indexOf(row));
+    rows().forEach((r) => r.classList.toggle("selected", r === row));
+  });
 }

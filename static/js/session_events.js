@@ -15,7 +15,10 @@ function onProgress(event) {
   const stages = { sampling: "Sampling frames", analysing: "Analysing", summarising: "Summarising",
                    done: "Done", failed: "Failed", probing: "Probing" };
   setText("processing-stage", stages[event.stage] || String(event.stage));
-  if (event.stage === "analysing" && Number.isFinite(event.total)) {
+  if (event.stage === "analysing" && event.phase === "loading_model") {
+    // (recordings.js writes the recording's own panel; this is the page-wide line.)
+    setText("processing-detail", "Loading the model (the first analysis after the worker starts waits for it; this can take half a minute)…");
+  } else if (event.stage === "analysing" && Number.isFinite(event.total)) {
     setText("processing-detail", `${event.done} / ${event.total} frames`);
   } else if (event.stage === "sampling" && Number.isFinite(event.kept)) {
     setText("processing-detail", `${event.kept} frames kept of ${event.sampled} sampled`);
