@@ -69,7 +69,6 @@ from fhir.resources.R4B.reference import Reference
 
 from analysis.engine.schemas import RISK_LEVELS
 from medvision.notices import DEMO_NOTICE
-
 from reporting.withdrawal import format_duration
 
 from .disclaimer import disclaimer

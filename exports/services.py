@@ -19,9 +19,9 @@ from procedures.models import ProcedureSession
 from . import selectors
 from .bundle import build_bundle
 from .fhir import build_fhir_json
-from .pdf import build_pdf
 from .formatting import compact_utc
 from .models import Export, ExportKind
+from .pdf import build_pdf
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,9 @@ from procedures import access
 from procedures import selectors as session_selectors
 from procedures.workflow import NotAllowed
 
-from . import forms
+from . import forms, vocabulary
 from . import selectors as report_selectors
 from . import services as report_services
-from . import vocabulary
 from .schema import ReportDataError, empty, parse
 from .surveillance import interval_display, suggest_interval
 from .validation import missing_for_sign

@@ -88,7 +88,7 @@ def test_stream_review_sign_in_a_browser(page, browser_user, demo_model_dir, med
         page.goto(f"{base}/procedures/{session.pk}/live/")
         page.wait_for_selector("#live-status:has-text('Connected')")
         page.set_input_files("#video-file", str(video))
-        page.fill("#interval-ms", "500")
+        page.fill("#interval-s", "0.5")
         page.click("#start-stream")
         page.wait_for_selector(".timeline-item", timeout=WAIT_MS)
         item = page.locator(".timeline-item").first

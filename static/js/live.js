@@ -155,7 +155,8 @@ export function startLivePage(root) {
   }
 
   function start() {
-    const interval = Math.max(200, Number(document.getElementById("interval-ms").value) || 1000);
+    // People set the sampling interval in seconds; the timer takes milliseconds.
+    const interval = Math.max(200, Math.round(1000 * (Number(document.getElementById("interval-s").value) || 1)));
     stop();
     timer = setInterval(captureAndSend, interval);
     if (!video.srcObject) video.play().catch(() => {});
@@ -190,7 +191,7 @@ export function startLivePage(root) {
     });
     document.getElementById("start-stream").addEventListener("click", start);
     document.getElementById("stop-stream").addEventListener("click", stop);
-    document.getElementById("interval-ms").addEventListener("change", () => { if (timer) start(); });
+    document.getElementById("interval-s").addEventListener("change", () => { if (timer) start(); });
     video.addEventListener("ended", stop);
     document.addEventListener("keydown", (event) => {
       if (event.target instanceof HTMLInputElement || !selected) return;
@@ -199,5 +200,6 @@ export function startLivePage(root) {
     });
   }
   connect();
-  return { findings, stats: () => stats };
+  // mediaTimeMs: the clock frames are sent with, so marks set on this page use the same one.
+  return { findings, stats: () => stats, mediaTimeMs };
 }
