@@ -163,6 +163,27 @@ def handler404(request, exception=None):
     return _page(request, 404, reason=PAGE_REASONS[404])
 
 
+class SitePageNotFoundMiddleware:
+    """A view's "not found" (another clinician's session, a wrong id) is the site's 404 page
+    with DEBUG on too: the embedded profile, which clinicians try first, runs with DEBUG, and
+    Django's technical 404 there lists the URL patterns and offers no way back. (A path no
+    route matches keeps the technical page in DEBUG, for whoever is developing.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.conf import settings
+        from django.http import Http404
+
+        if not settings.DEBUG or not isinstance(exception, Http404) or _is_api(request):
+            return None  # DEBUG off: Django calls handler404 itself; the API has its own errors
+        return handler404(request, exception)
+
+
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: JSON under /api/ (DRF checks its own session-authenticated views;
     this covers the rest), Django's page elsewhere."""

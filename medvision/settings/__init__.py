@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "medvision.api_errors.SitePageNotFoundMiddleware",  # the site's 404 page with DEBUG on too
     "medvision.audit.AuditMiddleware",  # auditlog's, trusting X-Forwarded-For only from TRUSTED_PROXIES
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]

@@ -277,6 +277,17 @@ def test_another_clinicians_session_is_a_not_found_page_with_a_way_back(other_cl
     assert f'href="{reverse("procedures:list")}" id="to-sessions"' in page
 
 
+def test_with_debug_on_a_session_not_found_is_still_the_sites_page(other_clinician, session, settings):
+    # The embedded profile (the README's run command) runs with DEBUG on.
+    settings.DEBUG = True
+    response = logged_in(other_clinician).get(reverse("procedures:detail", args=[session.pk]))
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert 'id="error-page"' in page and "URLconf" not in page
+    api = logged_in(other_clinician).get(f"/api/v1/procedures/{session.pk}/")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
 def test_logged_out_a_missing_page_offers_the_login(client):
     page = client.get("/no-such-page/").content.decode()
     assert f'href="{reverse("login")}" id="to-login"' in page
