@@ -18,6 +18,7 @@ from analysis.recordings import ACTIVE_STATES
 from medvision.audit import log_access, log_access_many
 from procedures import access, selectors, services
 from procedures.models import PlaybackState
+from reporting import selectors as report_selectors
 
 from .forms import ProcedureSessionForm
 
@@ -79,7 +80,7 @@ def findings_plot(findings, *, span_ms: int | None = None, video=None) -> dict |
     (``span_ms``), never mixed with another recording's times. Marks of one risk that
     overlap in time are stacked in lanes; the row grows to fit them."""
     from analysis.engine.schemas import humanize
-    from reporting.withdrawal import format_duration
+    from medvision.timefmt import format_duration
 
     findings = list(findings)
     if not findings:
@@ -183,6 +184,10 @@ def session_detail(request, session_id):
             "findings": findings,
             "filters": {"risk": risk or "", "status": status or "", "recording": recording},
             "undecided": sum(1 for f in all_findings if f.review_status == "proposed"),
+            # What the structured report still needs (signing refuses until it is complete),
+            # said before the clinician tries to sign rather than after.
+            "report_missing": (report_selectors.report_view(session)["missing"]
+                               if access.can_edit(request.user, session) else []),
             "review": _review_counts(all_findings),
             "procedure_date": procedure_date,
             "procedure_date_source": procedure_date_source,

@@ -367,3 +367,21 @@ def test_a_time_after_the_recordings_end_is_a_form_error(clinician, session):
     assert response.status_code == 200
     assert "after the end of Recording 1" in response.context["form"].errors["start_ms"][0]
     assert not session.findings.exists()
+
+
+# --- what signing still needs ---------------------------------------------------------------
+
+
+def test_the_sign_panel_says_what_the_structured_report_still_needs(clinician, session):
+    page = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert 'id="report-reason"' in page
+    text = visible_text(page)
+    assert "The structured report still needs:" in text and "ASA class" in text
+
+
+def test_a_complete_report_leaves_no_such_notice(clinician, session, media_root):
+    from reporting.tests.factories import complete_report
+
+    complete_report(session, actor=clinician)
+    page = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert 'id="report-reason"' not in page
