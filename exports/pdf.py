@@ -191,7 +191,7 @@ def _finding_flowables(snapshot: ExportSnapshot) -> list:
     reviewed = counts["all_findings_by_review_status"]
     times = ("offsets into the recording named with each finding" if snapshot.session.mode == "recorded"
              else "the live stream's media time")
-    out.append(_p(f"Times are {times} (hh:mm:ss.mmm). Review status of all findings: confirmed "
+    out.append(_p(f"Times are {times} (m:ss). Review status of all findings: confirmed "
                   f"{reviewed.get('confirmed', 0)}, edited {reviewed.get('edited', 0)}, rejected "
                   f"{reviewed.get('rejected', 0)}, undecided {reviewed.get('proposed', 0)}.", "small"))
     return out

@@ -9,10 +9,11 @@ from __future__ import annotations
 import textwrap
 
 from analysis.engine.schemas import RISKS_HIGHEST_FIRST
+from medvision.timefmt import format_duration, format_ms
 from procedures.models import SessionMode
 
 from .disclaimer import disclaimer
-from .formatting import frame_file_name, iso, label_of, media_time
+from .formatting import frame_file_name, iso, label_of
 from .selectors import ExportSnapshot
 from .structured import text_lines
 
@@ -48,14 +49,15 @@ def finding_rows(snapshot: ExportSnapshot) -> list[dict]:
     for number, finding in enumerate(snapshot.findings, start=1):
         frame_id = str(finding.frame_id) if finding.frame_id else None
         recording = recording_name(finding)
-        start, end = media_time(finding.start_ms), media_time(finding.end_ms)
+        # People read times as the player shows them (m:ss); findings.csv/json keep the ms.
+        start, end = format_ms(finding.start_ms), format_ms(finding.end_ms)
         rows.append({
             "number": number,
             "finding": finding,
             "id": str(finding.pk),
             "start": start,
             "end": end,
-            # Which recording the times are offsets into, and the times: "Recording 2 · 00:03:12.000".
+            # Which recording the times are offsets into, and the times: "Recording 2 · 3:12".
             "recording": recording,
             "recording_number": finding.video.number if finding.video_id else None,
             "where": f"{recording} · {start}" if recording else start,
@@ -89,7 +91,7 @@ def recording_rows(snapshot: ExportSnapshot) -> list[dict]:
             shown[finding.video_id] = shown.get(finding.video_id, 0) + 1
     return [
         {"video": v, "id": str(v.pk), "number": v.number, "name": v.display_name, "duration_s": v.duration_s,
-         "duration": media_time(round(v.duration_s * 1000)) if v.duration_s is not None else "",
+         "duration": format_duration(v.duration_s) if v.duration_s is not None else "",
          "sha256": v.sha256, "findings_shown": shown.get(v.pk, 0)}
         for v in snapshot.videos
     ]
@@ -207,8 +209,8 @@ def render_text(snapshot: ExportSnapshot) -> str:
             out.append(f"  {p['backend']}: {p['model_id']}{revision}, prompt {p['prompt_version']}{demo}")
         out.append("")
     if session.mode == SessionMode.RECORDED:
-        out.append("Times are offsets into the recording named with each finding (hh:mm:ss.mmm).")
+        out.append("Times are offsets into the recording named with each finding (m:ss).")
     else:
-        out.append("Times are the live stream's media time (hh:mm:ss.mmm).")
+        out.append("Times are the live stream's media time (m:ss).")
     return "\n".join(out) + "\n"
 

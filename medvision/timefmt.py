@@ -6,12 +6,14 @@ lives in the base package.
 
 from __future__ import annotations
 
+import math
+
 
 def format_duration(seconds: float | None) -> str:
     """``372.4`` -> ``"6:12"`` (m:ss); hours as h:mm:ss; ``None`` -> ``""``."""
     if seconds is None:
         return ""
-    total = int(round(seconds))
+    total = int(math.floor(seconds + 0.5))  # half up (Python's round() would make 2.5 -> 2)
     sign = "-" if total < 0 else ""
     hours, rest = divmod(abs(total), 3600)
     minutes, secs = divmod(rest, 60)
@@ -19,5 +21,6 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_ms(ms: int | float | None) -> str:
-    """A media time in milliseconds as m:ss."""
-    return "" if ms is None else format_duration(ms / 1000.0)
+    """A media time in milliseconds as m:ss, the second it falls in (as a player shows it:
+    7.9 s is 0:07)."""
+    return "" if ms is None else format_duration(ms // 1000)

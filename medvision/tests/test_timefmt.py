@@ -12,4 +12,5 @@ def test_durations_read_as_minutes_and_seconds(seconds, text):
 
 def test_milliseconds_read_the_same_way():
     assert format_ms(125_000) == "2:05"
+    assert format_ms(7_900) == "0:07"  # the second it falls in, as the player shows it
     assert format_ms(None) == ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django import template
 
-from reporting.withdrawal import format_duration
+from medvision.timefmt import format_duration
 
 register = template.Library()
 
