@@ -125,6 +125,23 @@ def _not_allowed(exc: NotAllowed) -> Response:
     return error_response("not_allowed", str(exc), status.HTTP_409_CONFLICT)
 
 
+def _run(call):
+    """A service call. Data this session cannot take, or a step its state or procedure type
+    does not allow, is a 409 Response (well-formed, but in conflict with the session);
+    caught here, before ``as_api_errors`` would turn a refusal into a 400. A read-only
+    session stays a 403."""
+
+    def guarded():
+        try:
+            return call()
+        except schema.ReportDataError as exc:
+            return _conflict(exc.errors)
+        except NotAllowed as exc:
+            return _not_allowed(exc)
+
+    return as_api_errors(guarded)
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -202,12 +219,9 @@ class SessionReport(StrictQueryParamsMixin, generics.GenericAPIView):
         errors = _shape_errors(request.data)
         if errors:
             raise DRFValidationError(errors)
-        try:
-            as_api_errors(lambda: services.report_update(actor=request.user, session=session, data=dict(request.data)))
-        except schema.ReportDataError as exc:
-            return _conflict(exc.errors)
-        except NotAllowed as exc:
-            return _not_allowed(exc)
+        result = _run(lambda: services.report_update(actor=request.user, session=session, data=dict(request.data)))
+        if isinstance(result, Response):
+            return result
         return Response(report_body(session))
 
 
@@ -268,12 +282,10 @@ def _video_of(session, video_id):
 def _set_mark(request, session, *, kind, time_ms, video_id) -> Response | TimelineMark:
     try:
         video = _video_of(session, video_id)
-        return as_api_errors(lambda: services.mark_set(actor=request.user, session=session, kind=kind,
-                                                       time_ms=time_ms, video=video))
     except schema.ReportDataError as exc:
         return _conflict(exc.errors)
-    except NotAllowed as exc:
-        return _not_allowed(exc)
+    return _run(lambda: services.mark_set(actor=request.user, session=session, kind=kind, time_ms=time_ms,
+                                          video=video))
 
 
 def _marks_body(session) -> dict:
@@ -344,5 +356,7 @@ class SessionMark(StrictQueryParamsMixin, generics.GenericAPIView):
         session = access.get_visible_session(request.user, session_id)
         as_api_errors(lambda: access.ensure_editable(request.user, session))
         mark = self._mark(session, mark_id)
-        as_api_errors(lambda: services.mark_delete(actor=request.user, session=session, mark_id=mark.pk))
+        result = _run(lambda: services.mark_delete(actor=request.user, session=session, mark_id=mark.pk))
+        if isinstance(result, Response):
+            return result
         return Response(status=status.HTTP_204_NO_CONTENT)

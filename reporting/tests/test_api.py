@@ -112,3 +112,24 @@ def test_a_mark_on_another_procedures_recording_conflicts(session, clinician):
     assert response.status_code == 409 and "video" in response.json()["error"]["fields"]
     bad = client_for(clinician).post(marks_url(session), {"kind": "lunch", "time_ms": -1}, format="json")
     assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {"kind", "time_ms"}
+
+
+def test_a_mark_on_a_procedure_without_marks_is_a_conflict_not_a_bad_request(clinician):
+    from procedures.tests.factories import ProcedureSessionFactory
+
+    upper_gi = ProcedureSessionFactory(clinician=clinician, procedure_type="upper_gi")
+    response = client_for(clinician).post(marks_url(upper_gi), {"kind": "scope_out", "time_ms": 1000}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_allowed"
+    assert "colonoscopies" in response.json()["error"]["message"]
+    assert not TimelineMark.objects.filter(session=upper_gi).exists()
+
+
+def test_a_surveillance_choice_on_an_upper_gi_report_is_a_conflict(clinician):
+    from procedures.tests.factories import ProcedureSessionFactory
+
+    upper_gi = ProcedureSessionFactory(clinician=clinician, procedure_type="upper_gi")
+    response = client_for(clinician).put(report_url(upper_gi), {"surveillance": {"chosen_months": 36}}, format="json")
+    assert response.status_code in (400, 409)  # not a field of this type: refused either way, never stored
+    response = client_for(clinician).get(report_url(upper_gi))
+    assert "surveillance" not in response.json()["data"]
