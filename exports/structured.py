@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reporting import vocabulary as v
+from reporting.labels import code_tables
 from reporting.schema import ReportDataError, parse
 from reporting.withdrawal import Withdrawal, format_duration, withdrawal_from_marks
 
@@ -124,33 +125,10 @@ def location_label(procedure_type: str, code: str | None) -> str:
     return v.label(v.location_choices(procedure_type), code)
 
 
-def _extent_table(procedure_type: str) -> v.Choices:
-    return v.UPPER_GI_EXTENTS if procedure_type == "upper_gi" else v.COLON_EXTENTS
-
-
-# Which vocabulary table labels each coded field (the JSON labels and the rows use it).
 def field_tables(procedure_type: str) -> dict[str, v.Choices]:
-    locations = v.location_choices(procedure_type)
-    return {
-        "indication_kind": v.INDICATION_KINDS,
-        "asa_class": v.ASA_CLASSES,
-        "sedation_level": v.SEDATION_LEVELS,
-        "complications": v.COMPLICATIONS,
-        "extent": _extent_table(procedure_type),
-        "incomplete_location": locations,
-        "incomplete_reason": v.INCOMPLETE_REASONS,
-        "paris": v.PARIS_CLASSES,
-        "nice": v.NICE_CLASSES,
-        "location": locations,
-        "resection": v.RESECTION_METHODS,
-        "histology": v.POLYP_HISTOLOGY,
-        "la_grade": v.LA_GRADES,
-        "forrest": v.FORREST_CLASSES,
-        "site": locations,
-        "segment": locations,
-        "segments_examined": locations,
-        "kind": v.BRONCHO_SAMPLE_KINDS,
-    }
+    """The coded fields' tables (``reporting.labels.code_tables``), less the BBPS scores: they
+    are numbers in the JSON, and their meaning is in the rows."""
+    return {field: table for field, table in code_tables(procedure_type).items() if not field.startswith("bbps_")}
 
 
 def labels_of(procedure_type: str, data: dict) -> dict:

@@ -114,7 +114,9 @@ def field_label(procedure_type: str, field: str) -> str:
     return v.humanize(" ".join(parts))
 
 
-def _code_table(procedure_type: str, field: str) -> v.Choices | None:
+def code_tables(procedure_type: str) -> dict[str, v.Choices]:
+    """Which vocabulary table labels each coded field of this procedure type's report (the
+    one mapping: pages, validation messages and the exports' JSON labels use it)."""
     procedure = _procedure(procedure_type)
     locations = v.location_choices(procedure)
     return {
@@ -139,7 +141,11 @@ def _code_table(procedure_type: str, field: str) -> v.Choices | None:
         "segment": locations,
         "forrest": v.FORREST_CLASSES,
         "kind": v.BRONCHO_SAMPLE_KINDS,
-    }.get(field)
+    }
+
+
+def _code_table(procedure_type: str, field: str) -> v.Choices | None:
+    return code_tables(procedure_type).get(field)
 
 
 def display(procedure_type: str, field: str, value: Any) -> str:
