@@ -70,6 +70,7 @@ def test_at_1366_the_decisions_are_on_screen_and_the_video_stays_in_view(page, w
         for name in ("confirm", "reject"):
             box = first.locator(f"button.{name}").bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 1366, (name, box)
+            assert box["y"] + box["height"] <= 768, (name, box)  # on the first screen, no scrolling
         column = page.evaluate("""() => { const c = document.getElementById('workspace-findings');
                                           return [c.scrollWidth, c.clientWidth]; }""")
         assert column[0] <= column[1], column  # long model text wraps inside its column
