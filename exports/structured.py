@@ -78,6 +78,8 @@ class StructuredView:
     withdrawal: Withdrawal | None = None
     marks: list[MarkRow] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
+    # Histology entered after sign-off (reporting.selectors.pathology_view "results"), oldest first.
+    pathology: list[dict] = field(default_factory=list)
 
     @property
     def status_label(self) -> str:
@@ -333,9 +335,27 @@ def _sections(report, procedure_type: str, marks: list[MarkRow], withdrawal: Wit
     return [s for s in sections if s.rows or s.table is not None]
 
 
-def structured_view(*, session, record, marks, is_final: bool) -> StructuredView:
+def pathology_section(items: list[dict], suggestion) -> Section:
+    """The pathology results entered after sign-off, and the suggestion with them (the signed
+    report's own rows above are left as signed)."""
+    from django.utils import timezone
+
+    section = Section("pathology", "Pathology results (entered after sign-off)")
+    _add(section.rows, "pathology.surveillance", "Surveillance suggestion with pathology",
+         f"{suggestion.display} ({suggestion.rule})")
+    section.table = Table(
+        ("#", "Polyp", "Histology", "Note", "Entered by", "Entered at", "Status"),
+        tuple((str(item["polyp_number"] or ""), item["polyp"], item["histology_label"], item["note"],
+               item["entered_by"], f"{timezone.localtime(item['created_at']):%Y-%m-%d %H:%M}",
+               "Current" if item["current"] else "Replaced by a later result") for item in items),
+    )
+    return section
+
+
+def structured_view(*, session, record, marks, is_final: bool, pathology=None) -> StructuredView:
     """``record``: the session's StructuredReport or None; ``marks``: its TimelineMark rows
-    (with ``video`` and ``frame`` loaded)."""
+    (with ``video`` and ``frame`` loaded); ``pathology``: its PathologyResult rows (loaded
+    here when not given; only a signed colonoscopy has any)."""
     procedure_type = session.procedure_type
     rows = mark_rows(marks)
     view = StructuredView(exists=record is not None, is_final=is_final, procedure_type=procedure_type, marks=rows)
@@ -351,6 +371,15 @@ def structured_view(*, session, record, marks, is_final: bool) -> StructuredView
     view.report = report
     view.withdrawal = withdrawal_from_marks([r.mark for r in rows]) if procedure_type == "colonoscopy" else None
     view.sections = _sections(report, procedure_type, rows, view.withdrawal)
+    if procedure_type == "colonoscopy" and is_final:
+        from reporting.pathology import polyp_number
+        from reporting.selectors import pathology_view
+
+        shown = pathology_view(session, report=record, results=pathology)
+        view.pathology = [{**item, "polyp_number": polyp_number(report, item["polyp_id"])}
+                          for item in shown["results"]]
+        if view.pathology:
+            view.sections.append(pathology_section(view.pathology, shown["suggestion"]))
     return view
 
 
@@ -400,6 +429,14 @@ def structured_json(view: StructuredView) -> dict:
                                          if s.chosen_months is not None and s.suggested_months is not None else None),
             },
         })
+    if view.procedure_type == "colonoscopy":
+        out["pathology"] = [
+            {"polyp_id": item["polyp_id"], "polyp_number": item["polyp_number"], "polyp": item["polyp"],
+             "histology": item["histology"], "histology_label": item["histology_label"], "note": item["note"],
+             "entered_by": item["entered_by"], "entered_at": item["created_at"].isoformat(),
+             "current": item["current"]}
+            for item in view.pathology
+        ]
     out["sections"] = [
         {"title": s.title, "rows": [{"label": r.label, "value": r.value} for r in s.rows],
          **({"table": {"headers": list(s.table.headers), "rows": [list(r) for r in s.table.rows]}} if s.table else {})}

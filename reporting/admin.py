@@ -1,4 +1,4 @@
-"""QA admin for structured reports and timeline marks: read-only (the clinician edits the
+"""QA admin for structured reports, timeline marks and pathology results: read-only (the clinician edits the
 report in the portal, where it is validated and audited), every page read audited, and the
 report shown as a person reads it (labels, not codes; times as m:ss)."""
 
@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from medvision.admin_base import AuditedReadsAdmin, NoWritesAdmin
 
 from . import forms
-from .models import StructuredReport, TimelineMark
+from .models import PathologyResult, StructuredReport, TimelineMark
 from .schema import ReportDataError, parse
 from .surveillance import interval_display
 from .withdrawal import format_duration, withdrawal_from_marks
@@ -108,3 +108,15 @@ class TimelineMarkAdmin(AuditedReadsAdmin, NoWritesAdmin):
     @admin.display(description="Recording")
     def recording(self, obj):
         return obj.video.display_name if obj.video_id else "Live stream"
+
+
+@admin.register(PathologyResult)
+class PathologyResultAdmin(AuditedReadsAdmin, NoWritesAdmin):
+    """Append-only rows entered after sign-off; the latest per polyp counts."""
+
+    list_display = ["session", "polyp_id", "histology", "entered_by", "created_at"]
+    list_filter = ["histology", "created_at"]
+    search_fields = ["session__id", "session__title", "polyp_id"]
+    list_select_related = ["session", "entered_by"]
+    fields = ["session", "polyp_id", "histology", "note", "entered_by", "created_at"]
+    readonly_fields = fields

@@ -3,6 +3,7 @@
     GET, PUT          /api/v1/procedures/{id}/report/
     GET, POST         /api/v1/procedures/{id}/marks/
     PATCH, DELETE     /api/v1/procedures/{id}/marks/{mark_id}/
+    GET, POST         /api/v1/procedures/{id}/pathology/
 
 Sessions come from ``procedures.access`` (others' are 404); writes go through
 ``reporting.services`` (owner only, never once signed: 403 with the reason). A body that
@@ -20,6 +21,7 @@ from functools import cache
 from drf_spectacular.utils import extend_schema
 from pydantic import ConfigDict, ValidationError, create_model
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 
@@ -27,12 +29,13 @@ from medvision.api_contract import StrictFieldsMixin, StrictQueryParamsMixin
 from medvision.api_errors import ERRORS, ErrorSerializer, error_response
 from medvision.audit import log_access
 from medvision.notices import AI_DISCLAIMER
+from medvision.text_rules import single_line_text
 from procedures import access
 from procedures.api_errors import as_api_errors
 from procedures.models import Video
 from procedures.workflow import NotAllowed
 
-from . import schema, selectors, services, vocabulary
+from . import pathology, schema, selectors, services, vocabulary
 from .models import TimelineMark
 from .withdrawal import format_duration, withdrawal_from_marks
 
@@ -360,3 +363,92 @@ class SessionMark(StrictQueryParamsMixin, generics.GenericAPIView):
         if isinstance(result, Response):
             return result
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- pathology after sign-off ------------------------------------------------------------------
+
+
+class PathologyResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    polyp_id = serializers.CharField(help_text="The polyp row's id in the report's data.polyps.")
+    polyp = serializers.CharField(help_text="The polyp as the report numbers it, e.g. 'Polyp 2 (Sigmoid colon, 6 mm)'.")
+    histology = serializers.ChoiceField(choices=pathology.RESULT_HISTOLOGY)
+    histology_label = serializers.CharField()
+    note = serializers.CharField(allow_blank=True)
+    entered_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    current = serializers.BooleanField(help_text="The latest result for its polyp (the one that counts).")
+
+
+class SuggestionWithPathologySerializer(SuggestionSerializer):
+    provisional = serializers.BooleanField(help_text="True while a polyp has no histology (neither in the signed "
+                                                     "report nor from a pathology result).")
+
+
+class PathologyListSerializer(serializers.Serializer):
+    results = PathologyResultSerializer(many=True)
+    surveillance_with_pathology = SuggestionWithPathologySerializer(
+        allow_null=True, help_text="The 2020 USMSTF suggestion with the latest result per polyp applied (null: not "
+                                   "a colonoscopy). The signed interval is not changed.")
+    disclaimer = serializers.CharField()
+
+
+class PathologyCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    # No trimming: an id is matched exactly, and the schema's pattern says what it may hold.
+    polyp_id = serializers.RegexField(r"^[A-Za-z0-9_-]+$", max_length=64, trim_whitespace=False,
+                                      help_text="The id of a polyp row of the signed report (data.polyps[].id).")
+    histology = serializers.ChoiceField(choices=pathology.RESULT_HISTOLOGY,
+                                        help_text="The histology the pathology report gives (never pending).")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200, validators=[single_line_text],
+                                 help_text="Optional, one line (e.g. the pathology report's number).")
+
+
+def _result_item(item: dict) -> dict:
+    return {**item, "created_at": item["created_at"].isoformat()}
+
+
+def _pathology_body(session) -> dict:
+    if session.procedure_type != "colonoscopy":
+        return {"results": [], "surveillance_with_pathology": None, "disclaimer": AI_DISCLAIMER}
+    view = selectors.pathology_view(session)
+    suggestion = view["suggestion"]
+    return {
+        "results": [_result_item(item) for item in view["results"]],
+        "surveillance_with_pathology": {"months": suggestion.months, "rule": suggestion.rule,
+                                        "provisional": suggestion.provisional, "display": suggestion.display},
+        "disclaimer": AI_DISCLAIMER,
+    }
+
+
+class SessionPathology(StrictQueryParamsMixin, generics.GenericAPIView):
+    """Pathology results of a signed colonoscopy's polyps, entered after sign-off. The signed
+    report is not changed: each result is kept beside it (the latest per polyp counts) and
+    added as an addendum. POST: only the owning clinician (403 for others who may read the
+    session), only once signed, only for a colonoscopy and a polyp row of its report (409)."""
+
+    serializer_class = PathologyResultSerializer
+    queryset = TimelineMark.objects.none()  # for the schema generator; rows come from access rules
+
+    @extend_schema(responses={200: PathologyListSerializer, **ERRORS})
+    def get(self, request, session_id):
+        session = access.get_visible_session(request.user, session_id)
+        log_access(actor=request.user, instance=session, what="api:pathology_results")
+        return Response(_pathology_body(session))
+
+    @extend_schema(request=PathologyCreateSerializer,
+                   responses={201: PathologyResultSerializer, 409: ErrorSerializer, **ERRORS})
+    def post(self, request, session_id):
+        session = access.get_visible_session(request.user, session_id)
+        if not access.is_owner(request.user, session):
+            # Before the body: QA and connectors may read the session, never write to it.
+            raise PermissionDenied("Only the clinician who owns this session can enter pathology results.")
+        body = PathologyCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        result = _run(lambda: services.pathology_record(actor=request.user, session=session,
+                                                        polyp_id=data["polyp_id"], histology=data["histology"],
+                                                        note=data.get("note", "")))
+        if isinstance(result, Response):
+            return result
+        item = next(i for i in selectors.pathology_view(session)["results"] if i["id"] == str(result.pk))
+        return Response(_result_item(item), status=status.HTTP_201_CREATED)

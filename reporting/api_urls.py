@@ -8,4 +8,5 @@ urlpatterns = [
     path("procedures/<uuid:session_id>/report/", api.SessionReport.as_view(), name="api-procedure-report"),
     path("procedures/<uuid:session_id>/marks/", api.SessionMarks.as_view(), name="api-procedure-marks"),
     path("procedures/<uuid:session_id>/marks/<uuid:mark_id>/", api.SessionMark.as_view(), name="api-procedure-mark"),
+    path("procedures/<uuid:session_id>/pathology/", api.SessionPathology.as_view(), name="api-procedure-pathology"),
 ]

@@ -8,10 +8,11 @@ class ReportingConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from .models import StructuredReport, TimelineMark
+        from .models import PathologyResult, StructuredReport, TimelineMark
 
         auditlog.register(StructuredReport)
         auditlog.register(TimelineMark)
+        auditlog.register(PathologyResult)
 
         from procedures.workflow import session_signing
 

@@ -16,6 +16,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from medvision.text_rules import single_line_text
+
 from . import vocabulary
 
 
@@ -60,3 +62,38 @@ class TimelineMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.time_ms} ms"
+
+
+# Histology a pathology result may give: every code but "pending" (a result is the end of pending).
+PathologyHistology = models.TextChoices(
+    "PathologyHistology",
+    [(code, (code, text)) for code, text in vocabulary.POLYP_HISTOLOGY if code != "pending"],
+)
+
+
+class PathologyResult(models.Model):
+    """A polyp's histology as pathology reported it, entered after the report was signed.
+
+    The signed report never changes: these rows sit beside it (each one with its addendum),
+    append-only; a correction is a newer row, and the latest per ``polyp_id`` counts.
+    ``polyp_id`` is the polyp row's ``id`` in ``StructuredReport.data["polyps"]``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey("procedures.ProcedureSession", on_delete=models.CASCADE,
+                                related_name="pathology_results")
+    polyp_id = models.CharField(max_length=64)
+    histology = models.CharField(max_length=32, choices=PathologyHistology.choices)
+    note = models.CharField(max_length=200, blank=True, default="", validators=[single_line_text])
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "created_at"]
+        indexes = [models.Index(fields=["session", "polyp_id", "created_at"], name="pathology_latest_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(histology="pending"), name="pathology_not_pending"),
+            models.CheckConstraint(condition=~Q(polyp_id=""), name="pathology_names_a_polyp"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pathology of polyp {self.polyp_id}: {self.get_histology_display()}"

@@ -13,7 +13,9 @@ Definitions (also on the page and in the README; the page's text comes from ``DE
   with a time, share of them >= ``WITHDRAWAL_TARGET_S``.
 - Polyp detection: colonoscopies with >= 1 polyp row / colonoscopies with structured data.
 - Adenoma detection: >= 1 conventional adenoma / colonoscopies whose every polyp has its
-  histology (pending pathology excludes the report until it arrives; none without polyps).
+  histology, from the signed report or from the latest pathology result entered for it
+  after sign-off (``reporting.pathology``); pending pathology excludes the report until it
+  arrives; reports without polyps count.
 - Adequate preparation: BBPS >= 2 in all three segments / colonoscopies with all three scored.
 A colonoscopy without a structured report, with an empty one or with data that no longer
 parses counts as "no structured data": it is a procedure (and can have a withdrawal time) but
@@ -32,6 +34,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from . import vocabulary as v
+from .pathology import apply_pathology
 from .schema import ColonoscopyReport, ReportDataError, parse
 from .withdrawal import format_duration, withdrawal_from_marks
 
@@ -73,8 +76,9 @@ DEFINITIONS: tuple[tuple[str, str], ...] = (
      "colonoscopies with structured data."),
     ("Adenoma detection rate (ADR)", "Colonoscopies with at least one conventional adenoma (tubular, "
      "tubulovillous, villous, or adenoma with high-grade dysplasia), divided by the colonoscopies whose "
-     "every polyp has its histology (reports without polyps included). A report with any polyp still "
-     "'pending pathology' is excluded until the result is entered (count shown). Serrated lesions, "
+     "every polyp has its histology (reports without polyps included). A polyp's histology is the one in "
+     "the signed report, or the latest pathology result entered for it after sign-off. A report with any "
+     "polyp still 'pending pathology' is excluded until the result is entered (count shown). Serrated lesions, "
      "hyperplastic polyps and carcinoma are not counted as adenomas. All indications, not only screening."),
     ("Adequate bowel preparation", "Colonoscopies with a Boston Bowel Preparation Scale score of 2 or more "
      "in each of the right, transverse and left colon, divided by the colonoscopies with all three scores "
@@ -163,8 +167,9 @@ def colonoscopy_report(data) -> ColonoscopyReport | None:
 
 
 def procedure_from_session(session) -> Procedure:
-    """``session`` as the quality selector loads it: clinician, structured_report and the
-    withdrawal marks already fetched (no query here)."""
+    """``session`` as the quality selector loads it: clinician, structured_report, the
+    withdrawal marks and the pathology results already fetched (no query here). The report's
+    polyps carry their latest pathology result's histology."""
     kind = session.procedure_type
     if kind != "colonoscopy":
         return Procedure(session.clinician.get_username(), kind, procedure_date(session))
@@ -173,8 +178,11 @@ def procedure_from_session(session) -> Procedure:
     except ObjectDoesNotExist:
         data = None
     withdrawal = withdrawal_from_marks(session.marks.all())
+    report = colonoscopy_report(data)
+    if report is not None:
+        report = apply_pathology(report, session.pathology_results.all())
     return Procedure(session.clinician.get_username(), kind, procedure_date(session),
-                     colonoscopy_report(data), withdrawal.seconds)
+                     report, withdrawal.seconds)
 
 
 # --- metrics -------------------------------------------------------------------------------

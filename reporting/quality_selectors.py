@@ -17,7 +17,7 @@ from medvision.roles import CLINICIAN
 from procedures.models import ProcedureSession, SessionStatus
 
 from . import vocabulary as v
-from .models import TimelineMark
+from .models import PathologyResult, TimelineMark
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:
@@ -27,10 +27,12 @@ def _local_midnight(day: dt.date) -> dt.datetime:
 def quality_session_list(*, date_from: dt.date, date_to: dt.date, clinician=None) -> QuerySet[ProcedureSession]:
     """Signed sessions (every procedure type: the others are counted) whose procedure date
     (start, else signature) falls in ``date_from``..``date_to`` inclusive, local days; with
-    clinician, structured report and the withdrawal marks loaded: one query plus one for
-    the marks."""
+    clinician, structured report, the withdrawal marks and the pathology results loaded:
+    one query plus one for the marks and one for the pathology results."""
     marks = TimelineMark.objects.filter(kind__in=(v.WITHDRAWAL_START_MARK, v.WITHDRAWAL_END_MARK)).only(
         "id", "session_id", "kind", "time_ms", "video_id")
+    # Histology entered after sign-off: the latest per polyp stands in for "pending" (ADR).
+    pathology = PathologyResult.objects.only("id", "session_id", "polyp_id", "histology", "created_at")
     sessions = (
         ProcedureSession.objects.filter(status=SessionStatus.SIGNED)
         .annotate(performed_at=Coalesce("started_at", "signed_at"))
@@ -39,7 +41,8 @@ def quality_session_list(*, date_from: dt.date, date_to: dt.date, clinician=None
         .select_related("clinician", "structured_report")
         # The notes (up to 20,000 characters each) are never needed here.
         .defer("notes")
-        .prefetch_related(Prefetch("marks", queryset=marks))
+        .prefetch_related(Prefetch("marks", queryset=marks),
+                          Prefetch("pathology_results", queryset=pathology))
         .order_by("performed_at", "id")
     )
     if clinician is not None:

@@ -156,3 +156,65 @@ def _colonoscopy(typed, marks) -> dict[str, Any]:
             "stale": bool(stale),
         },
     }
+
+
+# --- pathology after sign-off ----------------------------------------------------------------
+
+
+def pathology_for_session(session) -> QuerySet:
+    """Every pathology result entered for the session, oldest first, with who entered it
+    (append-only: a correction is a later row; ``pathology.latest_by_polyp`` picks the one
+    that counts)."""
+    from .models import PathologyResult
+
+    return PathologyResult.objects.filter(session=session).select_related("entered_by").order_by("created_at")
+
+
+def report_with_pathology(session, *, report: StructuredReport | None = None, results=None) -> schema.ColonoscopyReport:
+    """The session's colonoscopy report with each polyp's histology replaced by its latest
+    pathology result (the signed report itself is unchanged). ``report`` (the stored
+    StructuredReport) and ``results`` may be passed when the caller has them."""
+    from .pathology import apply_pathology
+
+    stored = report if report is not None else report_for_session(session)
+    typed = schema.parse("colonoscopy", stored.data if stored is not None else {})
+    results = list(results if results is not None else pathology_for_session(session))
+    return apply_pathology(typed, results)
+
+
+def pathology_view(session, *, report: StructuredReport | None = None, results=None) -> dict[str, Any]:
+    """What the report page and the API show of the pathology results::
+
+        results     [{"id", "polyp_id", "polyp" (title with number, location, size), "histology",
+                      "histology_label", "note", "entered_by", "created_at", "current" (the
+                      latest for its polyp)}] oldest first
+        polyps      [{"id", "title", "histology" (latest or the report's), "histology_label",
+                      "from_pathology"}] the signed report's polyp rows
+        suggestion  reporting.surveillance.Suggestion with the pathology applied
+        complete    every polyp has a histology (from the report or a result)
+    """
+    from .pathology import all_have_histology, apply_pathology, latest_by_polyp, polyp_title
+    from .surveillance import suggest_interval
+
+    stored = report if report is not None else report_for_session(session)
+    signed = schema.parse("colonoscopy", stored.data if stored is not None else {})
+    results = list(results if results is not None else pathology_for_session(session))
+    latest = latest_by_polyp(results)
+    current = {result.pk for result in latest.values()}
+    with_pathology = apply_pathology(signed, results)
+    return {
+        "results": [{
+            "id": str(result.pk), "polyp_id": result.polyp_id, "polyp": polyp_title(signed, result.polyp_id),
+            "histology": result.histology,
+            "histology_label": vocabulary.label(vocabulary.POLYP_HISTOLOGY, result.histology),
+            "note": result.note, "entered_by": result.entered_by.get_username(), "created_at": result.created_at,
+            "current": result.pk in current,
+        } for result in results],
+        "polyps": [{
+            "id": polyp.id, "title": polyp_title(signed, polyp.id), "histology": polyp.histology,
+            "histology_label": vocabulary.label(vocabulary.POLYP_HISTOLOGY, polyp.histology),
+            "from_pathology": polyp.id in latest,
+        } for polyp in with_pathology.polyps],
+        "suggestion": suggest_interval(with_pathology),
+        "complete": all_have_histology(with_pathology),
+    }

@@ -276,3 +276,65 @@ def mark_delete(*, actor, session: ProcedureSession, mark_id=None, kind: str | N
             return False
         mark.delete()
     return True
+
+
+# --- pathology after sign-off ----------------------------------------------------------------
+
+
+def pathology_record(*, actor, session: ProcedureSession, polyp_id: str, histology: str,
+                     note: str = ""):
+    """Enter a polyp's histology from the pathology report, after sign-off: a
+    ``PathologyResult`` (the latest per polyp counts) and an addendum saying what it was and
+    what the surveillance table suggests with it. The signed report is not changed.
+
+    Only the owning clinician (``SessionReadOnly`` otherwise), only on a signed colonoscopy
+    (``NotAllowed``), only for a polyp row of the signed report and a histology other than
+    pending (``ReportDataError`` naming the field)."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from procedures.workflow import NotAllowed, addendum_create
+
+    from . import pathology
+    from .models import PathologyResult
+    from .surveillance import interval_display, suggest_interval
+
+    with transaction.atomic(), acting_as(actor):
+        session = ProcedureSession.objects.select_for_update().get(pk=session.pk)
+        if not access.is_owner(actor, session):
+            raise access.SessionReadOnly("Only the clinician who owns this session can enter pathology results.")
+        if not session.is_signed:
+            raise NotAllowed("Before signing, set the histology in the report itself; pathology results are "
+                             "entered here once the report is signed.")
+        if session.procedure_type != "colonoscopy":
+            raise NotAllowed("Pathology results are entered for the polyps of a colonoscopy report.")
+        stored = StructuredReport.objects.filter(session=session).first()
+        signed = schema.parse(session.procedure_type, stored.data if stored is not None else {})
+        if not isinstance(polyp_id, str) or pathology.polyp_number(signed, polyp_id) is None:
+            raise schema.ReportDataError({"polyp_id": "The signed report has no such polyp; choose one of its "
+                                                      "polyp rows."})
+        if not isinstance(histology, str) or histology not in vocabulary.codes(pathology.RESULT_HISTOLOGY):
+            names = ", ".join(text for _, text in pathology.RESULT_HISTOLOGY)
+            raise schema.ReportDataError({"histology": f"Choose the histology the pathology report gives: {names}."})
+        note = note.strip() if isinstance(note, str) else ""
+        result = PathologyResult(session=session, polyp_id=polyp_id, histology=histology, note=note,
+                                 entered_by=actor)
+        try:
+            result.full_clean()
+        except DjangoValidationError as exc:
+            errors = exc.message_dict
+            raise schema.ReportDataError({field: messages[0] for field, messages in errors.items()}) from None
+        result.save()
+
+        results = list(PathologyResult.objects.filter(session=session))
+        with_pathology = pathology.apply_pathology(signed, results)
+        suggestion = suggest_interval(with_pathology)
+        chosen = signed.surveillance.chosen_months if signed.surveillance.confirmed else None
+        text = (f"Pathology, {pathology.polyp_title(signed, polyp_id).replace('Polyp', 'polyp', 1)}: "
+                f"{vocabulary.label(vocabulary.POLYP_HISTOLOGY, histology)}."
+                + (f" Note: {note.rstrip('.')}." if note else "")
+                + f" With the pathology entered so far the 2020 USMSTF table suggests: {suggestion.display} "
+                  f"({suggestion.rule.replace(' (provisional until pathology)', '; provisional until pathology')})."
+                + (f" The signed interval was: {interval_display(chosen)}." if chosen is not None
+                   else " No surveillance interval was confirmed at signing."))
+        addendum_create(actor=actor, session=session, text=text)
+    return result

@@ -10,4 +10,5 @@ urlpatterns = [
     path("<uuid:session_id>/report/edit/", views.report_edit, name="edit"),
     path("<uuid:session_id>/report/prefill/", views.report_prefill, name="prefill"),
     path("<uuid:session_id>/report/surveillance/", views.surveillance_confirm, name="surveillance"),
+    path("<uuid:session_id>/report/pathology/", views.pathology_record, name="pathology"),
 ]

@@ -90,7 +90,19 @@ def _context(request, session, data: dict, errors: dict[str, str]) -> dict:
             # No suggestion and no choice yet: nothing is preselected (never "no surveillance" by default).
             "has_selection": selected is not None,
         }
+        if session.is_signed:
+            context["pathology"] = _pathology_context(request, session, report)
     return context
+
+
+def _pathology_context(request, session, report) -> dict:
+    """The "Pathology results" section of a signed colonoscopy: the results entered so far
+    and the suggestion with them, for everyone who reads the report; the form for its owner."""
+    from .pathology import RESULT_HISTOLOGY
+
+    view = report_selectors.pathology_view(session, report=report)
+    return {**view, "can_record": access.is_owner(request.user, session),
+            "histology_options": RESULT_HISTOLOGY}
 
 
 @login_required
@@ -162,4 +174,30 @@ def surveillance_confirm(request, session_id):
         messages.error(request, str(exc))
         return redirect(target)
     messages.success(request, f"Surveillance interval confirmed: {interval_display(months)}.")
+    return redirect(target)
+
+
+@login_required
+@require_POST
+def pathology_record(request, session_id):
+    """A polyp's pathology result on a signed colonoscopy (an addendum says what it changes)."""
+    session = session_selectors.session_get(user=request.user, session_id=session_id, audit_as=None)
+    target = reverse("reporting:edit", kwargs={"session_id": session.pk}) + "#pathology"
+    try:
+        # Non-owners get SessionReadOnly: a 403 with the reason, as every other write here.
+        result = report_services.pathology_record(
+            actor=request.user, session=session, polyp_id=request.POST.get("polyp_id", ""),
+            histology=request.POST.get("histology", ""), note=request.POST.get("note", ""))
+    except ReportDataError as exc:
+        messages.error(request, "Pathology result not recorded: " + "; ".join(exc.errors.values()))
+        return redirect(target)
+    except NotAllowed as exc:
+        messages.error(request, str(exc))
+        return redirect(target)
+    from .pathology import polyp_title
+
+    signed = report_selectors.report_with_pathology(session, results=[])
+    messages.success(request, f"Pathology recorded: {polyp_title(signed, result.polyp_id)}, "
+                              f"{vocabulary.label(vocabulary.POLYP_HISTOLOGY, result.histology)}. "
+                              "An addendum records it.")
     return redirect(target)

@@ -108,6 +108,16 @@ HTTP_ROUTES = {
         kwargs={"session_id": "session", "mark_id": "mark"}, data={"time_ms": 61000},
         content_type="application/json",
     ),
+    # Pathology after sign-off: the owner's POST on the (unsigned) matrix session is refused
+    # with a message (page) or a 409 (API); QA reads, never writes.
+    "reporting:pathology": Route(signed_in(302, other_clinician=404, qa=403, connector=404), method="post",
+                                 kwargs={"session_id": "session"},
+                                 data={"polyp_id": "p1", "histology": "tubular_adenoma"}),
+    "api-procedure-pathology": Route(
+        signed_in(409, anonymous=401, other_clinician=404, qa=403, connector=404), method="post",
+        kwargs={"session_id": "session"}, data={"polyp_id": "p1", "histology": "tubular_adenoma"},
+        content_type="application/json",
+    ),
     # Quality metrics compare clinicians: staff only.
     "quality:page": Route(signed_in(403, qa=200)),
     "quality:csv": Route(signed_in(403, qa=200)),
