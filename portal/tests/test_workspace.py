@@ -385,3 +385,14 @@ def test_a_complete_report_leaves_no_such_notice(clinician, session, media_root)
     complete_report(session, actor=clinician)
     page = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
     assert 'id="report-reason"' not in page
+
+
+def test_a_signed_session_links_to_its_structured_report_and_pathology(clinician, qa_user, session):
+    session.status = "signed"
+    session.signed_by, session.signed_at = clinician, timezone.now()
+    session.save()
+    url = reverse("reporting:edit", args=[session.pk])
+    owner_page = logged_in(clinician).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert f'href="{url}" id="structured-report-view">Structured report and pathology<' in owner_page
+    qa_page = logged_in(qa_user).get(reverse("procedures:detail", args=[session.pk])).content.decode()
+    assert f'href="{url}" id="structured-report-view">Structured report<' in qa_page
