@@ -195,8 +195,9 @@ def test_error_pages_are_styled_and_say_where_to_go(page, workspace, tmp_path): 
     session, _, _ = workspace
     UserFactory(username="qa.browser", role="qa_reviewer", is_staff=True)
     mine_elsewhere = ProcedureSessionFactory(clinician=UserFactory(username="dr.elsewhere", role="clinician"))
-    # DEBUG off, as in production: with it on, Django shows its technical pages instead.
-    with testing.daphne(tmp_path, DEBUG="false") as base:
+    # The server's own settings (DEBUG on here, as in the embedded profile): a view's 404 and
+    # every 403 are the site's pages with DEBUG on as well as off (medvision.api_errors).
+    with testing.daphne(tmp_path) as base:
         log_in(page, base)
         response = page.goto(f"{base}/procedures/{mine_elsewhere.pk}/")
         assert response.status == 404
