@@ -82,11 +82,32 @@ def _check_recording_of(session: ProcedureSession, video) -> None:
         raise ValidationError({"video": ["That recording is not one of this session's recordings."]})
 
 
-def finding_add_manual(*, actor, session: ProcedureSession, video=None, **values) -> Finding:
+def _manual_key_frame(*, session, video, time_ms: int):
+    """The key frame of a clinician's finding at its time (as an AI finding has one), or None
+    when ffmpeg could not take the picture (a finding without one beats no finding). A time
+    not in the recording is refused on ``start_ms``, in words for the clinician."""
+    from .keyframes import KeyFrameError, key_frame_at
+
+    try:
+        return key_frame_at(session=session, video=video, time_ms=time_ms)
+    except KeyFrameError:
+        logger.exception("No key frame at %s ms of recording %s", time_ms, getattr(video, "pk", None))
+        return None
+    except ValueError as exc:  # e.g. after the end of the recording
+        raise ValidationError({"start_ms": [str(exc)]}) from None
+
+
+def finding_add_manual(*, actor, session: ProcedureSession, video=None, with_key_frame: bool = False,
+                       **values) -> Finding:
     """A finding the model missed, added by the clinician (it is confirmed by its author).
 
     ``video``: the recording its time refers to (one of the session's; None for a live
-    stream's finding)."""
+    stream's finding). ``with_key_frame``: give it the frame at its start time as its key
+    frame (``analysis.keyframes``: taken from the recording with ffmpeg before any lock is
+    held; for a live stream, the live frame at that time)."""
+    if with_key_frame and values.get("frame") is None:
+        access.ensure_editable(actor, session)  # no ffmpeg work for someone who may not add it
+        values["frame"] = _manual_key_frame(session=session, video=video, time_ms=values.get("start_ms") or 0)
     with transaction.atomic(), acting_as(actor):
         session = ProcedureSession.objects.select_for_update().get(pk=session.pk)
         access.ensure_editable(actor, session)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from analysis.models import Finding, Frame, ReviewStatus
 from analysis.selectors import REPORT_STATUSES
 from procedures.models import ProcedureSession, Video
+from procedures.selectors import procedure_date as session_procedure_date
 from reporting.models import StructuredReport, TimelineMark
 
 from .models import Export
@@ -78,11 +79,8 @@ class ExportSnapshot:
     def procedure_date(self) -> tuple[str, datetime | None, str]:
         """(label, when, source) of the procedure's date: the session's start; for a recorded
         session that never started live, the first recording's upload time, said as such."""
-        if self.session.started_at is not None:
-            return "Started", self.session.started_at, "started_at"
-        if self.videos:
-            return "Recorded (uploaded)", min(v.created_at for v in self.videos), "recording_uploaded_at"
-        return "Started", None, "none"
+        when, source = session_procedure_date(self.session, self.videos)
+        return ("Recorded (uploaded)" if source == "recording_uploaded_at" else "Started"), when, source
 
     @property
     def document_status(self) -> str:

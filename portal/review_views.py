@@ -7,8 +7,6 @@ application/json``) or redirects back to the page for plain forms.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,8 +21,6 @@ from analysis.serializers import finding_event
 from procedures import access, selectors, services, workflow
 
 from .forms import AddendumForm, FindingForm, NoteForm
-
-logger = logging.getLogger(__name__)
 
 REVIEW_ACTIONS = {"confirm": "confirmed", "reject": "rejected"}
 
@@ -103,19 +99,14 @@ def _new_finding_initial(request, session) -> dict:
     return initial
 
 
-def _key_frame_at(*, session, video, time_ms):
-    """The frame of ``video`` at ``time_ms`` for a clinician's new finding (its key frame,
-    as an AI finding has one), or None when the picture could not be taken.
-    A time that is not in the recording raises ``ValueError`` (its message is for the
-    clinician: the form shows it at the time field). Without a recording (a live stream):
-    the live frame at that time, if the session has one."""
-    from analysis.keyframes import KeyFrameError, key_frame_at
-
-    try:
-        return key_frame_at(session=session, video=video, time_ms=time_ms)
-    except KeyFrameError:  # ffmpeg could not take it: a finding without a picture beats none
-        logger.exception("No key frame at %s ms of recording %s", time_ms, getattr(video, "pk", None))
-        return None
+def _show_refusal(form, exc) -> None:
+    """A service's refusal on the form: a field's message beside that field when the form has
+    it (e.g. a start time after the end of the recording), else at the top."""
+    for field, messages_ in getattr(exc, "message_dict", {}).items():
+        if field in form.fields:
+            form.add_error(field, messages_)
+            return
+    form.add_error(None, exc.messages[0] if hasattr(exc, "messages") else str(exc))
 
 
 @login_required
@@ -131,13 +122,6 @@ def finding_edit(request, session_id, finding_id=None):
     form = FindingForm(request.POST or None, initial=initial, procedure_type=session.procedure_type, session=session,
                        recording_fixed=bool(finding and finding.origin == "ai" and finding.video_id),
                        allow_no_recording=bool(finding and not finding.video_id))
-    frame = None
-    if request.method == "POST" and form.is_valid() and not finding:
-        try:
-            frame = _key_frame_at(session=session, video=form.cleaned_data.get("video"),
-                                  time_ms=form.cleaned_data["start_ms"] or 0)
-        except ValueError as exc:  # e.g. after the end of the recording
-            form.add_error("start_ms", str(exc))
     if request.method == "POST" and form.is_valid():
         values = {k: v for k, v in form.cleaned_data.items() if k not in ("start_ms", "end_ms", "video")}
         try:
@@ -152,10 +136,9 @@ def finding_edit(request, session_id, finding_id=None):
                 video = form.cleaned_data.get("video")
                 analysis_services.finding_add_manual(
                     actor=request.user, session=session, start_ms=start_ms, video=video,
-                    end_ms=form.cleaned_data.get("end_ms") or start_ms,
-                    frame=frame, **values)
+                    end_ms=form.cleaned_data.get("end_ms") or start_ms, with_key_frame=True, **values)
         except (access.SessionReadOnly, DjangoValidationError) as exc:
-            form.add_error(None, exc.messages[0] if hasattr(exc, "messages") else str(exc))
+            _show_refusal(form, exc)
         else:
             messages.success(request, "Finding saved." if finding else "Finding added.")
             return redirect("procedures:detail", session_id=session.pk)

@@ -129,14 +129,8 @@ def _review_counts(findings) -> dict:
     return counts
 
 
-def _procedure_date(session, videos):
-    """When the procedure took place: the live session's start, else the first
-    recording's upload (the recording is of the procedure; its file date is not trusted)."""
-    if session.started_at:
-        return session.started_at, "started"
-    if videos:
-        return videos[0].created_at, "first recording uploaded"
-    return None, ""
+# How the session page names where its procedure date comes from (selectors.procedure_date).
+PROCEDURE_DATE_SOURCES = {"started_at": "started", "recording_uploaded_at": "first recording uploaded", "none": ""}
 
 
 def _recording_filter(value: str | None, videos) -> tuple[str, object]:
@@ -175,7 +169,8 @@ def session_detail(request, session_id):
                            "review": _review_counts(own)})
     unassigned = [f for f in all_findings if f.video_id is None]
     busy = next((v for v in videos if v.state in ACTIVE_STATES), None)
-    procedure_date, procedure_date_source = _procedure_date(session, videos)
+    procedure_date, source = selectors.procedure_date(session, videos)
+    procedure_date_source = PROCEDURE_DATE_SOURCES[source]
     return render(
         request,
         "procedures/session_detail.html",
