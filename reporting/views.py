@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from medvision.timefmt import format_duration, format_ms
 from procedures import access
 from procedures import selectors as session_selectors
 from procedures.workflow import NotAllowed
@@ -23,9 +24,8 @@ from . import forms, vocabulary
 from . import selectors as report_selectors
 from . import services as report_services
 from .schema import ReportDataError, empty, parse
-from .surveillance import interval_display, suggest_interval
-from .validation import missing_for_sign
-from .withdrawal import format_duration, withdrawal_from_marks
+from .surveillance import interval_display
+from .withdrawal import withdrawal_from_marks
 
 # What the clinician may choose as the interval (months); the suggestion is always offered too.
 SURVEILLANCE_CHOICES = (0, 6, 12, 36, 60, 84, 120)
@@ -51,6 +51,9 @@ def _context(request, session, data: dict, errors: dict[str, str]) -> dict:
     # what is stored: a refused value must not make the page's arithmetic fail.
     typed = _typed(session, data) or _typed(session, stored) or parse(ptype, {})
     marks = list(report_selectors.marks_for_session(session))
+    # The saved report as every page and export sees it (suggestion, staleness, what signing
+    # needs): computed once, in the selector, by the same rules as the sign-off.
+    saved = report_selectors.report_view(session, report=report, marks=marks)
     by_kind = {mark.kind: mark for mark in marks}
     withdrawal = withdrawal_from_marks(marks)
     field_errors = {k: m for k, m in errors.items() if k != "report"}
@@ -62,10 +65,10 @@ def _context(request, session, data: dict, errors: dict[str, str]) -> dict:
         "report_error": errors.get("report", ""),
         "can_edit": access.can_edit(request.user, session),
         "read_only_reason": access.edit_refusal(request.user, session),
-        "missing": missing_for_sign(session, report, marks),
+        "missing": saved["missing"],
         "is_colonoscopy": ptype == "colonoscopy",
         "marks": [{"kind": code, "label": text, "mark": by_kind.get(code),
-                   "time": format_duration(by_kind[code].time_ms // 1000) if code in by_kind else ""}
+                   "time": format_ms(by_kind[code].time_ms) if code in by_kind else ""}
                   for code, text in vocabulary.MARK_KINDS],
         "withdrawal": withdrawal,
         "withdrawal_display": format_duration(withdrawal.seconds),
@@ -75,7 +78,7 @@ def _context(request, session, data: dict, errors: dict[str, str]) -> dict:
     }
     if ptype == "colonoscopy":
         # From the saved report: what surveillance_confirm stores the choice against.
-        suggestion = suggest_interval(_typed(session, stored) or parse(ptype, {}))
+        suggestion = saved["suggestion"]
         chosen = (stored.get("surveillance") or {})
         options = sorted({*SURVEILLANCE_CHOICES, *([suggestion.months] if suggestion.months is not None else [])})
         selected = chosen.get("chosen_months") if chosen.get("confirmed") else suggestion.months
@@ -83,9 +86,9 @@ def _context(request, session, data: dict, errors: dict[str, str]) -> dict:
             "suggestion": suggestion,
             "stored": chosen,
             "chosen_display": interval_display(chosen.get("chosen_months")) if chosen.get("confirmed") else "",
-            # The findings changed after the clinician confirmed: the choice may need another look.
-            "outdated": bool(chosen.get("confirmed")) and (chosen.get("suggested_months") != suggestion.months
-                                                          or chosen.get("suggested_rule") != suggestion.rule[:200]),
+            # The findings changed the suggested interval after the clinician confirmed (signing
+            # asks for a new confirmation then: the same rule as reporting.validation).
+            "outdated": saved["surveillance"]["stale"],
             "options": [{"months": m, "label": interval_display(m), "selected": m == selected} for m in options],
             # No suggestion and no choice yet: nothing is preselected (never "no surveillance" by default).
             "has_selection": selected is not None,
