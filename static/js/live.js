@@ -3,6 +3,7 @@
 //
 // Frame message: 8-byte big-endian unsigned media timestamp (ms) + JPEG bytes.
 // Everything from the server is rendered with textContent / attributes, never innerHTML.
+import { mediaClock } from "./timefmt.js";
 
 const MAX_SIDE = 896;        // the analyzer's input size; larger frames only cost bandwidth
 const JPEG_QUALITY = 0.8;
@@ -10,13 +11,7 @@ const BACKOFF_MS = [500, 1000, 2000, 5000, 10000];
 const ZERO_ID = "00000000-0000-0000-0000-000000000000";
 
 // m:ss, as on the session page and the player (h:mm:ss past an hour).
-function clock(ms) {
-  const s = Math.floor(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
+const clock = mediaClock;
 
 // A code ("sigmoid_colon") as people read it ("Sigmoid colon"), as analysis.engine.schemas.humanize.
 function label(code) {

@@ -8,6 +8,7 @@
 // The panel's data-marks-video names its <video> (a CSS selector); data-video is the
 // recording's id, empty on the live page, where the time is the live page's media time.
 // Everything is rendered with textContent / attributes, never innerHTML.
+import { formatDuration, mediaClock } from "./timefmt.js";
 
 const KEYS = { KeyC: "cecum_reached", KeyO: "scope_out", KeyA: "appendiceal_orifice", KeyI: "ileocecal_valve" };
 const START = "cecum_reached";
@@ -22,16 +23,8 @@ let keysWired = false;
 // The live page's own media clock (static/js/live.js), when it offers one.
 export function setLiveClock(fn) { liveClock = typeof fn === "function" ? fn : null; }
 
-export function formatDuration(seconds) {
-  const total = Math.round(seconds);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = String(total % 60).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
-}
-
 // Media ms -> m:ss as the player's clock shows it (truncated, like the mmss template filter).
-function clock(ms) { return formatDuration(Math.floor(ms / 1000)); }
+const clock = mediaClock;
 
 function videoOf(mark) { return mark.video ?? mark.video_id ?? null; }
 
