@@ -33,3 +33,9 @@ def is_ehr_connector(user) -> bool:
 
 def is_administrator(user) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+
+
+def sees_quality_metrics(user) -> bool:
+    """QA staff and administrators (``is_staff``): the quality metrics compare clinicians
+    with each other, so clinicians and connector accounts do not see them."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_staff)

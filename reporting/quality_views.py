@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from medvision import roles
 from medvision.audit import log_access
 
 from . import quality
@@ -63,7 +64,7 @@ class QualityFilterForm(forms.Form):
 
 
 def _staff_only(user) -> None:
-    if not user.is_staff:
+    if not roles.sees_quality_metrics(user):
         raise PermissionDenied(STAFF_ONLY)
 
 
